@@ -1,0 +1,52 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= ../shared/data
+PORT ?= 8080
+SITE_PORT ?= 8000
+
+.PHONY: run test lint train package bench deploy clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or newer (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is $$($(PYTHON) --version 2>&1); install Python 3.11 or newer, or run make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); on Debian: apt-get install python3-venv" >&2; exit 1; }
+
+# Serving + tests (no TensorFlow): enough to run the function and the site.
+$(VENV)/.dev-installed: $(PY) requirements-dev.txt function/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# TensorFlow, for training, the training smoke test and the comparison benchmarks.
+$(VENV)/.train-installed: $(VENV)/.dev-installed requirements-train.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-train.txt
+	@touch $@
+
+run: $(VENV)/.dev-installed
+	@$(PY) infra/run_local.py --port $(PORT) --site-port $(SITE_PORT)
+
+lint: $(VENV)/.dev-installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint $(VENV)/.train-installed
+	$(PY) -m pytest
+
+train: $(VENV)/.train-installed
+	$(PY) -m training.train digits --baseline --data-dir $(DATA_DIR)
+	$(PY) -m training.train digits --data-dir $(DATA_DIR) --out models
+	$(PY) -m training.train characters --baseline --data-dir $(DATA_DIR)
+	$(PY) -m training.train characters --data-dir $(DATA_DIR) --out models
+
+package: $(VENV)/.dev-installed
+	$(PY) infra/package.py
+
+bench: $(VENV)/.train-installed
+	$(PY) -m bench.run_all
+
+deploy: package
+	bash infra/deploy.sh
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache tests/artifacts bench/artifacts

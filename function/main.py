@@ -1,0 +1,94 @@
+"""HTTP entry point `predict`: routing, CORS and JSON errors around recognizer.api.
+
+Deployed as a 2nd-gen Cloud Function with this folder as its source (the
+models travel inside it as models/); served locally by
+`functions-framework --source function/main.py --target predict`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import flask
+import functions_framework
+from recognizer.api import MAX_BODY_BYTES, read_request, recognize
+from recognizer.errors import ApiError
+from recognizer.inference import ModelFileError, ModelRegistry
+from werkzeug.exceptions import HTTPException
+
+HERE = Path(__file__).resolve().parent
+MODELS_DIR = Path(
+    os.environ.get("MODELS_DIR") or (HERE / "models" if (HERE / "models").is_dir() else HERE.parent / "models")
+)
+ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET",)}
+
+registry = ModelRegistry(MODELS_DIR)
+
+
+@functions_framework.http
+def predict(request: flask.Request) -> flask.Response:
+    try:
+        response = _route(request)
+    except ApiError as error:
+        response = _json(error.to_json(), error.status)
+    except ModelFileError as error:
+        logging.error("model unavailable: %s", error)
+        response = _json({"error": {"code": "model_unavailable", "message": str(error)}}, 503)
+    return _with_cors(response, request.headers.get("Origin"))
+
+
+def _route(request: flask.Request) -> flask.Response:
+    path = request.path.rstrip("/") or "/"
+    if path not in ROUTES:
+        raise ApiError(404, "not_found", f"no such path {path}; use POST /predict or GET /health")
+    if request.method == "OPTIONS":  # CORS preflight
+        return flask.Response(status=204)
+    if request.method not in ROUTES[path] and not (request.method == "HEAD" and "GET" in ROUTES[path]):
+        raise ApiError(405, "method_not_allowed", f"{path} accepts {', '.join(ROUTES[path])}, not {request.method}")
+    if path == "/health":
+        return _json(_health())
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise _too_large()
+    request.max_content_length = MAX_BODY_BYTES
+    try:
+        body = b"" if request.mimetype == "multipart/form-data" else request.get_data()
+        files = {name: f.read() for name, f in request.files.items()}
+        fields = {**request.args.to_dict(), **request.form.to_dict()}
+    except HTTPException as exc:
+        if exc.code == 413:
+            raise _too_large() from exc
+        raise ApiError(400, "bad_request", f"the request body could not be read ({exc.description})") from exc
+    job = read_request(request.content_type or "", body, fields, files)
+    return _json(recognize(job, registry))
+
+
+def _health() -> dict:
+    models = {}
+    for name in registry.names:
+        model = registry.get(name)
+        models[name] = {"version": model.version, "labels": model.labels, "accuracy": model.card["accuracy"]}
+    return {"status": "ok", "models": models}
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "body_too_large", f"the request body is over {MAX_BODY_BYTES // (1024 * 1024)} MB")
+
+
+def _json(payload: dict, status: int = 200) -> flask.Response:
+    return flask.Response(json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def _with_cors(response: flask.Response, origin: str | None) -> flask.Response:
+    allowed = [o.strip() for o in os.environ.get("ALLOWED_ORIGINS", "*").split(",") if o.strip()]
+    if "*" in allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin in allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Access-Control-Max-Age"] = "3600"
+    return response

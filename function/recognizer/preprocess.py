@@ -1,0 +1,120 @@
+"""Make a drawing or a photo look like the data the models were trained on.
+
+Pure functions, arrays in and arrays out. Images are float32 in [0, 1]. The
+steps follow DESIGN.md: polarity -> (photos) even lighting, Otsu threshold,
+drop specks -> crop -> the model's profile (`mnist` or `emnist`) -> 28x28.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .segment import label_components
+
+CLEAN_BACKGROUND_SHARE = 0.5  # a drawing: at least half the pixels are plain background
+MIN_CONTRAST = 0.15  # ink must stand this far above the paper, or nothing was drawn
+SPECK_SHARE = 0.01  # pieces smaller than this share of the largest piece are dirt
+BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
+BACKGROUND_FILTER = 9  # wider than a stroke on that grid, narrower than a lighting change
+
+
+def to_ink(gray: np.ndarray) -> np.ndarray:
+    """Grayscale of either polarity -> ink bright on black, paper, shading and specks removed.
+
+    An all-zero answer means nothing was drawn.
+    """
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 0.5:  # dark ink on light paper
+        gray = 1.0 - gray
+    if np.mean(gray < 0.04) < CLEAN_BACKGROUND_SHARE:  # a photo or scan: even out the lighting
+        gray = np.clip(gray - estimate_background(gray), 0.0, 1.0)
+    if gray.max() < MIN_CONTRAST:
+        return np.zeros_like(gray)
+    threshold = otsu_threshold(gray)
+    mask = gray > threshold
+    if gray[mask].mean() - gray[~mask].mean() < MIN_CONTRAST:
+        return np.zeros_like(gray)
+    mask = drop_specks(mask)
+    mask = dilate(mask)  # keep the anti-aliased rim of each stroke
+    ink = np.where(mask, gray, 0.0)
+    strong = np.percentile(ink[mask], 90) if mask.any() else 1.0
+    return np.clip(ink / max(strong, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+def estimate_background(gray: np.ndarray) -> np.ndarray:
+    """The slowly varying paper brightness: a grey opening on a coarse grid, scaled back up."""
+    image = Image.fromarray((gray * 255).astype(np.uint8))
+    small = image.copy()
+    small.thumbnail((BACKGROUND_SIZE, BACKGROUND_SIZE), Image.Resampling.BOX)
+    opened = small.filter(ImageFilter.MinFilter(BACKGROUND_FILTER)).filter(ImageFilter.MaxFilter(BACKGROUND_FILTER))
+    opened = opened.filter(ImageFilter.GaussianBlur(2))
+    return np.asarray(opened.resize(image.size, Image.Resampling.BILINEAR), np.float32) / 255.0
+
+
+def otsu_threshold(gray: np.ndarray) -> float:
+    """The threshold that best separates the two brightness classes (Otsu, 256 bins)."""
+    hist, edges = np.histogram(gray, bins=256, range=(0.0, 1.0))
+    weight = np.cumsum(hist).astype(np.float64)
+    total = weight[-1]
+    mean = np.cumsum(hist * edges[:-1])
+    between = (mean[-1] * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-12)
+    return float(edges[int(np.argmax(between[:-1]))])
+
+
+def drop_specks(mask: np.ndarray) -> np.ndarray:
+    labels, _, areas = label_components(mask)
+    if not len(areas):
+        return mask
+    keep = np.concatenate([[False], areas >= SPECK_SHARE * areas.max()])
+    return keep[labels]
+
+
+def dilate(mask: np.ndarray) -> np.ndarray:
+    image = Image.fromarray(mask.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))
+    return np.asarray(image) > 0
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area-averaging resize of a float image (anti-aliased when shrinking)."""
+    return np.asarray(Image.fromarray(image.astype(np.float32)).resize((width, height), Image.Resampling.BOX))
+
+
+def mnist_profile(crop: np.ndarray) -> np.ndarray:
+    """MNIST: fit in 20x20 keeping the aspect ratio, centre of mass at the centre of 28x28."""
+    height, width = crop.shape
+    scale = 20.0 / max(height, width)
+    w, h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = resize(crop, w, h)
+    total = small.sum()
+    if total <= 0:
+        return np.zeros((28, 28), np.float32)
+    cy = (small.sum(axis=1) * np.arange(h)).sum() / total
+    cx = (small.sum(axis=0) * np.arange(w)).sum() / total
+    top = int(np.clip(round(13.5 - cy), 0, 28 - h))
+    left = int(np.clip(round(13.5 - cx), 0, 28 - w))
+    out = np.zeros((28, 28), np.float32)
+    out[top : top + h, left : left + w] = small
+    return out / out.max()
+
+
+def emnist_profile(crop: np.ndarray) -> np.ndarray:
+    """EMNIST: blur, centre in a square keeping the aspect ratio, pad 2 px (of 28), resize to 28x28."""
+    height, width = crop.shape
+    side = max(height, width)
+    pad = max(1, round(side * 2 / 24))
+    square = np.zeros((side + 2 * pad, side + 2 * pad), np.float32)
+    top, left = pad + (side - height) // 2, pad + (side - width) // 2
+    square[top : top + height, left : left + width] = crop
+    image = Image.fromarray(np.round(square * 255).astype(np.uint8))
+    blurred = image.filter(ImageFilter.GaussianBlur(square.shape[0] / 56))
+    out = np.asarray(blurred.resize((28, 28), Image.Resampling.BICUBIC), np.float32)
+    return out / max(float(out.max()), 1e-6)
+
+
+PROFILES = {"mnist": mnist_profile, "emnist": emnist_profile}

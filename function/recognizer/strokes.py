@@ -1,0 +1,82 @@
+"""Pen strokes -> a grayscale image, drawn with a line width fitted to the writing.
+
+A canvas image carries whatever pen width the person chose; strokes let the
+server draw every character with the stroke width the models were trained on
+(about a tenth of the character's size), whatever the canvas size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import ApiError
+
+MAX_STROKES = 200
+MAX_POINTS = 20_000  # over all strokes
+MAX_CANVAS_SIDE = 10_000
+PEN_SHARE = 0.1  # line width as a share of the character size
+SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
+TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
+
+
+def parse_strokes(strokes: object, width: object, height: object) -> list[np.ndarray]:
+    """Validate the JSON strokes; every problem is a 400 that names the field."""
+    for name, value in (("width", width), ("height", height)):
+        if value is not None and (
+            not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= MAX_CANVAS_SIDE
+        ):
+            raise ApiError(400, "bad_strokes", f"'{name}' must be a number between 1 and {MAX_CANVAS_SIDE}")
+    if not isinstance(strokes, list):
+        raise ApiError(400, "bad_strokes", "'strokes' must be a list of strokes, each a list of [x, y] points")
+    if len(strokes) > MAX_STROKES:
+        raise ApiError(413, "too_many_strokes", f"{len(strokes)} strokes; the limit is {MAX_STROKES}")
+    parsed, total = [], 0
+    for stroke in strokes:
+        if not isinstance(stroke, list):
+            raise ApiError(400, "bad_strokes", "each stroke must be a list of [x, y] points")
+        total += len(stroke)
+        if total > MAX_POINTS:
+            raise ApiError(413, "too_many_points", f"more than {MAX_POINTS} points in all strokes")
+        points = []
+        for point in stroke:
+            if (
+                not isinstance(point, list | tuple)
+                or len(point) < 2
+                or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in point[:2]
+                )
+                or not all(abs(v) <= MAX_CANVAS_SIDE * 10 for v in point[:2])
+            ):
+                raise ApiError(400, "bad_strokes", "each point must be [x, y] with finite numbers")
+            points.append(point[:2])
+        if points:
+            parsed.append(np.array(points, np.float64))
+    return parsed
+
+
+def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """Strokes -> (ink-bright float image, scale, origin): client = pixel * scale + origin."""
+    points = np.concatenate(strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    span_x, span_y = high - low
+    if text:
+        size, target = max(span_y, span_x / 8, 1.0), TEXT_HEIGHT
+    else:
+        size, target = max(span_x, span_y, 1.0), SINGLE_SIZE
+    scale = target / size
+    pen = max(2.0, PEN_SHARE * target)
+    margin = math.ceil(pen) + 2
+    canvas = Image.new("L", (math.ceil(span_x * scale) + 2 * margin, math.ceil(span_y * scale) + 2 * margin), 0)
+    draw = ImageDraw.Draw(canvas)
+    radius = pen / 2
+    for stroke in strokes:
+        xy = [(float(x), float(y)) for x, y in (stroke - low) * scale + margin]
+        if len(xy) > 1:
+            draw.line(xy, fill=255, width=round(pen), joint="curve")
+        for x, y in (xy[0], xy[-1]):  # round caps
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    origin = (float(low[0] - margin / scale), float(low[1] - margin / scale))
+    return np.asarray(canvas, np.float32) / 255.0, 1.0 / scale, origin

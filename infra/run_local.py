@@ -1,0 +1,130 @@
+"""`make run`: the function under functions-framework and the site on a second port.
+
+The browser makes a real cross-origin call from the site's origin to the
+function's, as in the cloud. The site's config.js is served with this run's
+API address, so nothing on disk is rewritten. Ctrl-C stops both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE_DIR = ROOT / "site"
+MODEL_NAMES = ("digits", "characters")
+
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files from site/, with config.js pointing at this run's function."""
+
+    api_url = "http://localhost:8080"
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] == "/config.js":
+            body = f'window.HANDWRITING_CONFIG = {{ apiUrl: "{self.api_url}" }};\n'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/javascript; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def log_message(self, format: str, *args) -> None:  # keep the terminal for the function's log
+        pass
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_setup(port: int, site_port: int, models_dir: Path) -> str | None:
+    """The first thing that stops a local run, as a one-line instruction; None if all is well."""
+    for name in MODEL_NAMES:
+        for suffix in (".tflite", ".json"):
+            path = models_dir / f"{name}{suffix}"
+            if not path.is_file():
+                return f"model file {path} is missing: restore it with `git checkout -- models/` or rebuild it with `make train`"
+    for what, p, var in (("function", port, "PORT"), ("site", site_port, "SITE_PORT")):
+        if not port_is_free(p):
+            return f"port {p} (for the {what}) is busy: stop what uses it (`ss -ltnp 'sport = :{p}'`) or run `make run {var}=<free port>`"
+    return None
+
+
+def start_site(site_port: int, api_url: str) -> http.server.ThreadingHTTPServer:
+    SiteHandler.api_url = api_url
+    handler = functools.partial(SiteHandler, directory=str(SITE_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", site_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def start_function(port: int, site_port: int, models_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.setdefault("ALLOWED_ORIGINS", f"http://localhost:{site_port},http://127.0.0.1:{site_port}")
+    env["MODELS_DIR"] = str(models_dir)
+    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
+    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(command, env=env)
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8080, help="the function's port")
+    parser.add_argument("--site-port", type=int, default=8000, help="the site's port")
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    args = parser.parse_args()
+    problem = check_setup(args.port, args.site_port, args.models_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    api_url = f"http://localhost:{args.port}"
+    function = start_function(args.port, args.site_port, args.models_dir)
+    try:
+        if not wait_healthy(api_url, function):
+            print(f"error: the function did not answer on {api_url}/health; see its log above", file=sys.stderr)
+            return 1
+        site = start_site(args.site_port, api_url)
+        print(f"\n  Handwriting recognition is running: open http://localhost:{args.site_port}/")
+        print(f"  API: {api_url}/predict   health: {api_url}/health   stop: Ctrl-C\n", flush=True)
+        function.wait()
+        site.shutdown()
+        return function.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if function.poll() is None:
+            function.terminate()
+            function.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

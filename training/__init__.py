@@ -1,0 +1,1 @@
+"""Training pipeline: IDX data -> Keras CNN -> int8 TFLite + model card in models/."""

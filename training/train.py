@@ -1,0 +1,200 @@
+"""Train a model, convert it to int8 TFLite and write it with its card.
+
+    python -m training.train digits --data-dir ../shared/data --out models/
+    python -m training.train characters --data-dir ../shared/data --out models/
+    python -m training.train digits --baseline   # the plain seed recipe, for comparison
+
+A baseline run writes only its summary to training/runs/; a full run writes
+`<task>.tflite` and `<task>.json` into --out, each to a temporary file first
+and renamed, so an interrupted run never leaves a half-written model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from training.card import accuracy_report, build_card
+from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DIGIT_LABELS, DataError, load_task
+
+RUNS_DIR = Path(__file__).resolve().parent / "runs"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+TASKS = {
+    "digits": {"labels": DIGIT_LABELS, "profile": "mnist", "evaluation_set": "MNIST t10k (10,000 images)"},
+    "characters": {
+        "labels": CHARACTER_LABELS,
+        "profile": "emnist",
+        "evaluation_set": "emnist-balanced-heldout (3,482 images)",
+    },
+}
+
+# The seed recipe from DESIGN.md, kept as the baseline every model is compared with.
+BASELINE = {"architecture": "seed", "epochs": 10, "augment": False, "lr_decay": 1.0, "balance_classes": False}
+RECIPES = {
+    "digits": {
+        "architecture": "seed-nopool",
+        "epochs": 20,
+        "augment": True,
+        "lr_decay": 0.88,
+        "balance_classes": False,
+    },
+    "characters": {
+        "architecture": "seed-nopool",
+        "epochs": 15,
+        "augment": True,
+        "lr_decay": 0.85,
+        "balance_classes": True,
+    },
+}
+BATCH_SIZE = 128
+LEARNING_RATE = 1e-3
+VALIDATION_FRACTION = 0.04
+SEED = 7
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    parser.add_argument("task", help="digits or characters")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--baseline", action="store_true", help="run the plain seed recipe; writes no model")
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--limit", type=int, help="train on the first N images only (smoke tests)")
+    args = parser.parse_args(argv)
+    if args.task not in TASKS:
+        print(f"error: unknown task {args.task!r}; use one of: {', '.join(TASKS)}", file=sys.stderr)
+        return 2
+    try:
+        train, evaluation = load_task(args.task, args.data_dir)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    recipe = dict(BASELINE if args.baseline else RECIPES[args.task])
+    if args.epochs:
+        recipe["epochs"] = args.epochs
+    run(args.task, recipe, train, evaluation, args.out, args.baseline, args.limit)
+    return 0
+
+
+def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int | None) -> dict:
+    import keras
+
+    from function.recognizer.inference import Model
+    from training.augment import augmented_batches
+    from training.convert import to_tflite
+    from training.model import build_model
+
+    keras.utils.set_random_seed(SEED)
+    spec = TASKS[task]
+    x, y = train.images, train.labels
+    order = np.random.default_rng(SEED).permutation(len(x))
+    if limit:
+        order = order[:limit]
+    n_val = max(1, int(len(order) * VALIDATION_FRACTION))
+    val, fit = order[:n_val], order[n_val:]
+    x_eval = evaluation.images.astype(np.float32) / 255.0
+
+    model = build_model(recipe["architecture"], len(spec["labels"]))
+    model.compile(keras.optimizers.Adam(LEARNING_RATE), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    class_weight = None
+    if recipe["balance_classes"]:  # the evaluation set is balanced; weight each class equally
+        counts = np.bincount(y[fit], minlength=len(spec["labels"])).astype(np.float64)
+        class_weight = {i: float(len(fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
+    run_name = f"{task}-baseline" if baseline else task
+    callbacks = [
+        keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * recipe["lr_decay"] ** epoch),
+    ]
+    if not limit:  # resume a long run after an interruption
+        callbacks.append(keras.callbacks.BackupAndRestore(str(CHECKPOINT_DIR / run_name)))
+    started = time.time()
+    model.fit(
+        augmented_batches(x[fit], y[fit], BATCH_SIZE, recipe["augment"], SEED),
+        validation_data=(x[val][..., None] / 255.0, y[val]),
+        epochs=recipe["epochs"],
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    seconds = round(time.time() - started)
+    keras_accuracy = round(
+        float(np.mean(model.predict(x_eval[..., None], verbose=0).argmax(1) == evaluation.labels)), 5
+    )
+
+    tflite, quantization = to_tflite(model, x[fit][:1000]), "int8"
+    report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
+    if keras_accuracy - report["accuracy"] > 0.001:  # DESIGN: float only if int8 costs > 0.1 point
+        print(f"int8 lost {keras_accuracy - report['accuracy']:.4f}; shipping float", file=sys.stderr)
+        tflite, quantization = to_tflite(model, x[fit][:1000], int8=False), "float32"
+        report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
+
+    summary = {
+        "recipe": recipe,
+        "batch_size": BATCH_SIZE,
+        "learning_rate": f"{LEARNING_RATE} * {recipe['lr_decay']} ** epoch",
+        "optimizer": "adam",
+        "train_images": len(fit),
+        "validation_images": len(val),
+        "parameters": model.count_params(),
+        "seconds": seconds,
+        "keras_accuracy": keras_accuracy,
+        "tflite_accuracy": report["accuracy"],
+        "tflite_bytes": len(tflite),
+    }
+    print(json.dumps(summary))
+    if not limit:  # a smoke run on a subset is no evidence worth keeping
+        RUNS_DIR.mkdir(exist_ok=True)
+        (RUNS_DIR / f"{run_name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if baseline:
+        return summary
+    baseline_path = RUNS_DIR / f"{task}-baseline.json"
+    card = build_card(
+        name=task,
+        tflite=tflite,
+        labels=spec["labels"],
+        profile=spec["profile"],
+        input_details=details[0],
+        output_details=details[1],
+        evaluation_set=spec["evaluation_set"],
+        keras_accuracy=keras_accuracy,
+        tflite_report=report,
+        quantization=quantization,
+        data_files=train.files | evaluation.files,
+        training=summary,
+        baseline=json.loads(baseline_path.read_text()) if baseline_path.exists() else None,
+    )
+    write_atomically(out / f"{task}.tflite", tflite)
+    write_atomically(out / f"{task}.json", (json.dumps(card, indent=2) + "\n").encode())
+    return summary
+
+
+def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, model_class) -> tuple[dict, tuple]:
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(tflite)
+        f.flush()
+        model = model_class(
+            Path(f.name),
+            {"name": "candidate", "labels": spec["labels"], "preprocessing": spec["profile"], "version": ""},
+        )
+        predicted = model.probabilities(images).argmax(1)
+        details = (model._input, model._output)
+    return accuracy_report(spec["labels"], labels, predicted), details
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(data)
+    os.chmod(f.name, 0o644)
+    os.replace(f.name, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
