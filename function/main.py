@@ -14,10 +14,11 @@ from pathlib import Path
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
+
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
-from werkzeug.exceptions import HTTPException
 
 HERE = Path(__file__).resolve().parent
 MODELS_DIR = Path(

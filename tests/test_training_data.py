@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import DATA_DIR, ROOT, needs_data
 
+from conftest import DATA_DIR, ROOT, needs_data
 from training.data import CHARACTER_LABELS, DataError, load_characters_train, load_emnist, load_mnist, read_idx
 
 pytestmark = needs_data

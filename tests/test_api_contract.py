@@ -1,0 +1,268 @@
+"""The HTTP contract of DESIGN.md through functions-framework's app: input forms, answers, errors, CORS."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from recognizer.api import MAX_BODY_BYTES
+from recognizer.strokes import MAX_POINTS, MAX_STROKES
+
+# A handwritten-looking "7": a top bar and a slanted stem, as pen strokes on a 280x280 canvas.
+SEVEN = [[[60, 60], [120, 58], [180, 57], [215, 60]], [[215, 60], [185, 120], [150, 180], [125, 235]]]
+ONE_ONE = [[[40, 40], [42, 140]], [[140, 40], [142, 140]]]
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def drawn(strokes=SEVEN, size=(280, 280), width=18, ink=0, paper=255, mode="L") -> Image.Image:
+    image = Image.new(mode, size, paper)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line([tuple(p) for p in stroke], fill=ink, width=width, joint="curve")
+    return image
+
+
+SEVEN_PNG = png(drawn())
+
+
+def check_answer(answer: dict, model: str = "digits") -> None:
+    assert answer["model"] == model
+    assert len(answer["model_version"]) == 64
+    assert 0 <= answer["confidence"] <= 1
+    assert len(answer["top"]) == 5
+    assert answer["top"][0]["label"] == answer["prediction"]
+    assert answer["input"].startswith("data:image/png;base64,")
+    assert {"decode", "preprocess", "inference", "total"} <= answer["timing_ms"].keys()
+
+
+def test_health_lists_both_models(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    models = response.json["models"]
+    assert set(models) == {"digits", "characters"}
+    assert models["digits"]["labels"] == list("0123456789")
+    assert len(models["characters"]["labels"]) == 47
+    assert models["digits"]["accuracy"]["tflite"] > 0.99
+
+
+def test_json_base64_image(client):
+    response = client.post("/predict", json={"image": base64.b64encode(SEVEN_PNG).decode()})
+    assert response.status_code == 200
+    check_answer(response.json)
+    assert response.json["prediction"] == "7"
+
+
+def test_json_data_url_on_root_path(client):
+    url = "data:image/png;base64," + base64.b64encode(SEVEN_PNG).decode()
+    response = client.post("/", json={"image": url, "model": "digits", "mode": "single"})
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_json_strokes(client):
+    response = client.post("/predict", json={"strokes": SEVEN, "width": 280, "height": 280})
+    assert response.status_code == 200
+    check_answer(response.json)
+    assert response.json["prediction"] == "7"
+
+
+def test_multipart_upload(client):
+    data = {"image": (io.BytesIO(SEVEN_PNG), "seven.png"), "model": "digits"}
+    response = client.post("/predict", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_raw_body_with_query_parameters(client):
+    response = client.post("/predict?model=digits&mode=single", data=SEVEN_PNG, content_type="image/png")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF"])
+def test_other_image_formats(client, fmt):
+    buffer = io.BytesIO()
+    drawn().convert("RGB").save(buffer, format=fmt)
+    response = client.post("/predict", data=buffer.getvalue(), content_type="application/octet-stream")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_light_ink_on_dark_and_transparent_canvas(client):
+    light_on_dark = png(drawn(ink=255, paper=0))
+    assert client.post("/predict", data=light_on_dark, content_type="image/png").json["prediction"] == "7"
+    transparent = drawn(ink=(20, 20, 20, 255), paper=(0, 0, 0, 0), mode="RGBA")
+    assert client.post("/predict", data=png(transparent), content_type="image/png").json["prediction"] == "7"
+
+
+def test_exif_orientation_is_applied(client):
+    # Stored rotated a quarter turn, with the EXIF tag that tells a viewer to turn it back.
+    stored = drawn().rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to display
+    buffer = io.BytesIO()
+    stored.convert("RGB").save(buffer, format="JPEG", exif=exif)
+    response = client.post("/predict", data=buffer.getvalue(), content_type="image/jpeg")
+    assert response.json["prediction"] == "7"
+
+
+def test_text_mode_answers_each_character_with_its_box(client):
+    response = client.post("/predict", json={"strokes": ONE_ONE, "mode": "text"})
+    assert response.status_code == 200
+    answer = response.json
+    check_answer(answer)
+    assert answer["text"] == answer["prediction"] == "11"
+    first, second = answer["characters"]
+    assert first["box"][0] < 41 < first["box"][0] + first["box"][2]
+    assert second["box"][0] < 141 < second["box"][0] + second["box"][2]
+    assert len(first["top"]) == 5
+
+
+def test_characters_model(client):
+    letter_t = [[[40, 50], [240, 50]], [[140, 50], [140, 250]]]
+    response = client.post("/predict", json={"strokes": letter_t, "model": "characters"})
+    assert response.status_code == 200
+    check_answer(response.json, "characters")
+    assert response.json["prediction"] == "T"
+
+
+def test_cors_on_answers_and_preflight(client, monkeypatch):
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://site.example")
+    ok = client.post("/predict", json={"strokes": SEVEN}, headers={"Origin": "https://site.example"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://site.example"
+    other = client.post("/predict", json={"strokes": SEVEN}, headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    preflight = client.options(
+        "/predict", headers={"Origin": "https://site.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://site.example"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares a size and has no real pixel data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+
+
+def _bomb() -> bytes:
+    """A real 6000x6000 PNG of a few kB: 36 megapixels once decoded."""
+    return png(Image.new("1", (6000, 6000), 0))
+
+
+def _tiff() -> bytes:
+    buffer = io.BytesIO()
+    drawn().save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+def _blank(fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (280, 280), (255, 255, 255)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _noise_photo() -> bytes:
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray((200 + rng.normal(0, 4, (200, 200))).clip(0, 255).astype(np.uint8)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+J = "application/json"
+BAD_REQUESTS = [
+    # (name, method, path, body, content type, status, error code)
+    ("garbage bytes", "POST", "/predict", b"\x00garbage\xff" * 10, "image/png", 400, "bad_image"),
+    ("truncated png", "POST", "/predict", SEVEN_PNG[: len(SEVEN_PNG) // 2], "image/png", 400, "bad_image"),
+    ("huge declared size", "POST", "/predict", _png_header(100_000, 100_000), "image/png", 413, "image_too_large"),
+    ("decompression bomb", "POST", "/predict", _bomb(), "image/png", 413, "image_too_large"),
+    ("tiff", "POST", "/predict", _tiff(), "image/png", 415, "unsupported_image_type"),
+    ("empty raw body", "POST", "/predict", b"", "image/png", 400, "empty_image"),
+    ("blank canvas", "POST", "/predict", _blank(), "image/png", 422, "nothing_drawn"),
+    ("blank jpeg", "POST", "/predict", _blank("JPEG"), "image/jpeg", 422, "nothing_drawn"),
+    ("photo of empty paper", "POST", "/predict", _noise_photo(), "image/jpeg", 422, "nothing_drawn"),
+    ("invalid json", "POST", "/predict", b"{not json", J, 400, "bad_json"),
+    ("json array", "POST", "/predict", b"[1, 2]", J, 400, "bad_json"),
+    ("json string", "POST", "/predict", b'"image"', J, 400, "bad_json"),
+    ("no image or strokes", "POST", "/predict", b'{"model": "digits"}', J, 400, "missing_image"),
+    ("both image and strokes", "POST", "/predict", b'{"image": "aGk=", "strokes": []}', J, 400, "missing_image"),
+    ("image is a number", "POST", "/predict", b'{"image": 12}', J, 400, "bad_image"),
+    ("bad base64", "POST", "/predict", b'{"image": "not base64!!"}', J, 400, "bad_base64"),
+    ("data url not base64", "POST", "/predict", b'{"image": "data:image/png,abc"}', J, 400, "bad_base64"),
+    ("base64 of text", "POST", "/predict", b'{"image": "aGVsbG8gd29ybGQ="}', J, 400, "bad_image"),
+    ("unknown model", "POST", "/predict", b'{"strokes": [[[1, 1]]], "model": "cats"}', J, 404, "unknown_model"),
+    ("model not a string", "POST", "/predict", b'{"strokes": [[[1, 1]]], "model": 3}', J, 400, "bad_model"),
+    ("unknown mode", "POST", "/predict", b'{"strokes": [[[1, 1]]], "mode": "poem"}', J, 400, "unknown_mode"),
+    ("strokes not a list", "POST", "/predict", b'{"strokes": "abc"}', J, 400, "bad_strokes"),
+    ("stroke not a list", "POST", "/predict", b'{"strokes": [5]}', J, 400, "bad_strokes"),
+    ("point not a pair", "POST", "/predict", b'{"strokes": [[[1]]]}', J, 400, "bad_strokes"),
+    ("point with text", "POST", "/predict", b'{"strokes": [[["a", 1]]]}', J, 400, "bad_strokes"),
+    ("point not finite", "POST", "/predict", b'{"strokes": [[[NaN, 1]]]}', J, 400, "bad_strokes"),
+    ("negative width", "POST", "/predict", b'{"strokes": [[[1, 1]]], "width": -5}', J, 400, "bad_strokes"),
+    ("empty strokes", "POST", "/predict", b'{"strokes": []}', J, 422, "nothing_drawn"),
+    ("strokes without points", "POST", "/predict", b'{"strokes": [[], []]}', J, 422, "nothing_drawn"),
+    (
+        "too many strokes",
+        "POST",
+        "/predict",
+        json.dumps({"strokes": [[[1, 1]]] * (MAX_STROKES + 1)}).encode(),
+        J,
+        413,
+        "too_many_strokes",
+    ),
+    (
+        "too many points",
+        "POST",
+        "/predict",
+        json.dumps({"strokes": [[[1, 1]] * (MAX_POINTS + 1)]}).encode(),
+        J,
+        413,
+        "too_many_points",
+    ),
+    ("body too large", "POST", "/predict", b"\x00" * (MAX_BODY_BYTES + 1), "image/png", 413, "body_too_large"),
+    ("text body", "POST", "/predict", b"hello", "text/plain", 415, "unsupported_media_type"),
+    ("no content type", "POST", "/predict", b"hello", "", 415, "unsupported_media_type"),
+    ("form without image", "POST", "/predict", b"model=digits", "application/x-www-form-urlencoded", 415, None),
+    ("GET predict", "GET", "/predict", b"", "", 405, "method_not_allowed"),
+    ("PUT root", "PUT", "/", SEVEN_PNG, "image/png", 405, "method_not_allowed"),
+    ("POST health", "POST", "/health", b"", "", 405, "method_not_allowed"),
+    ("unknown path", "GET", "/admin", b"", "", 404, "not_found"),
+    ("unknown nested path", "POST", "/predict/extra", SEVEN_PNG, "image/png", 404, "not_found"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "status", "code"),
+    [case[1:] for case in BAD_REQUESTS],
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_requests_get_json_errors_with_cors(client, method, path, body, content_type, status, code):
+    headers = {"Origin": "http://localhost:8000"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.open(path, method=method, data=body, headers=headers)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    error = response.json["error"]
+    assert error["message"] and isinstance(error["message"], str)
+    if code:
+        assert error["code"] == code
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:8000")
+
+
+def test_multipart_without_image_field(client):
+    response = client.post("/predict", data={"model": "digits"}, content_type="multipart/form-data")
+    assert response.status_code == 400 and response.json["error"]["code"] == "missing_image"

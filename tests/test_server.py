@@ -1,0 +1,111 @@
+"""The real `functions-framework --target predict` process on 127.0.0.1, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from test_api_contract import ONE_ONE, SEVEN, SEVEN_PNG
+
+from conftest import MODELS_DIR, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_function(port: int, **env: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
+    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
+    environment = {**os.environ, "MODELS_DIR": str(MODELS_DIR), **env}
+    return subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:  # any answer means the server is up
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    process = start_function(port, ALLOWED_ORIGINS="http://127.0.0.1:9")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/health", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def call(url: str, body: bytes | None = None, content_type: str = "application/json", method: str | None = None):
+    request = urllib.request.Request(url, data=body, method=method, headers={"Origin": "http://127.0.0.1:9"})
+    if body is not None:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_health(server):
+    status, headers, body = call(server + "/health")
+    assert status == 200 and body["status"] == "ok"
+    assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9"
+
+
+def test_each_input_form(server):
+    assert call(server + "/predict", SEVEN_PNG, "image/png")[2]["prediction"] == "7"
+    assert call(server + "/predict", json.dumps({"strokes": SEVEN}).encode())[2]["prediction"] == "7"
+    text = call(server + "/predict", json.dumps({"strokes": ONE_ONE, "mode": "text"}).encode())[2]
+    assert text["text"] == "11"
+
+
+def test_errors_over_the_wire(server):
+    status, headers, body = call(server + "/predict", b"\x00junk", "image/png")
+    assert status == 400 and body["error"]["code"] == "bad_image"
+    assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9"
+    assert call(server + "/nowhere")[0] == 404
+    assert call(server + "/predict", method="GET")[0] == 405
+
+
+def test_concurrent_requests_all_answered_correctly(server):
+    bodies = [(SEVEN_PNG, "image/png"), (json.dumps({"strokes": SEVEN}).encode(), "application/json")] * 40
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda b: call(server + "/predict", *b), bodies))
+    assert [status for status, _, _ in results] == [200] * len(bodies)
+    assert {answer["prediction"] for _, _, answer in results} == {"7"}
+
+
+def test_missing_models_are_reported_not_crashed(tmp_path):
+    port = free_port()
+    process = start_function(port, MODELS_DIR=str(tmp_path))
+    try:
+        wait_for(f"http://127.0.0.1:{port}/nowhere", process)
+        status, _, body = call(f"http://127.0.0.1:{port}/health")
+        assert status == 503 and "make train" in body["error"]["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
