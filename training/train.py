@@ -189,11 +189,16 @@ def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, mo
 
 
 def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
         f.write(data)
-    os.chmod(f.name, 0o644)
-    os.replace(f.name, path)
+    try:
+        os.chmod(f.name, 0o644)
+        os.replace(f.name, path)
+    except BaseException:
+        os.unlink(f.name)
+        raise
 
 
 if __name__ == "__main__":

@@ -1,0 +1,44 @@
+"""The shipped models in models/: accuracy on the full real test sets, size, and honest cards.
+
+Acceptance (issue 2), measured with the LiteRT interpreter: digits >= 99.60 % on
+MNIST t10k, characters >= 91.0 % on emnist-balanced-heldout; int8 within 0.1
+point of the Keras model; digits <= 400 KB, characters <= 600 KB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from conftest import DATA_DIR, MODELS_DIR, card, needs_data
+from training.evaluate import evaluate
+
+THRESHOLDS = {"digits": (0.9960, 400_000), "characters": (0.910, 600_000)}
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["digits", "characters"])
+def test_shipped_model_accuracy_on_the_full_set(name):
+    minimum, _ = THRESHOLDS[name]
+    result = evaluate(MODELS_DIR / f"{name}.tflite", DATA_DIR)
+    print(f"{name}: {result['accuracy']:.4f} on {result['images']} images")
+    assert result["images"] == {"digits": 10_000, "characters": 3_482}[name]
+    assert result["accuracy"] == pytest.approx(card(name)["accuracy"]["tflite"], abs=1e-4)
+    assert result["accuracy"] >= minimum
+
+
+@pytest.mark.parametrize("name", ["digits", "characters"])
+def test_card_describes_the_file(name):
+    info = card(name)
+    data = (MODELS_DIR / f"{name}.tflite").read_bytes()
+    assert info["version"] == hashlib.sha256(data).hexdigest()
+    assert len(data) == info["size_bytes"] <= THRESHOLDS[name][1]
+    assert info["quantization"] == "int8"
+    assert info["input"]["dtype"] == "int8" and info["input"]["shape"] == [1, 28, 28, 1]
+    assert info["preprocessing"] == {"digits": "mnist", "characters": "emnist"}[name]
+    assert len(info["labels"]) == {"digits": 10, "characters": 47}[name]
+    assert info["accuracy"]["keras"] - info["accuracy"]["tflite"] <= 0.001
+    assert set(info["per_class_accuracy"]) == set(info["labels"])
+    assert info["baseline"]["recipe"]["architecture"] == "seed"
+    assert all(len(digest) == 64 for digest in info["training_data"].values())
