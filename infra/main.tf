@@ -1,0 +1,144 @@
+# The handwriting-recognition API as a 2nd-gen Cloud Function, and the web page
+# as static files in a public bucket. `make deploy` (infra/deploy.sh) applies this
+# and uploads site/ with the function's address in config.js.
+
+provider "google" {
+  project = var.project
+  region  = var.region
+}
+
+locals {
+  site_bucket   = "${var.project}-${var.name_prefix}-site"
+  source_bucket = "${var.project}-${var.name_prefix}-source"
+
+  # The page is served as https://storage.googleapis.com/<bucket>/index.html, so
+  # the Origin header a browser sends with its API calls is the storage host alone
+  # (an origin has no path). Any other public bucket's page shares that origin:
+  # CORS here only keeps other sites' pages from reading answers in a browser, the
+  # API itself stays public on purpose.
+  site_origin     = "https://storage.googleapis.com"
+  site_url        = "${local.site_origin}/${local.site_bucket}/index.html"
+  allowed_origins = length(var.allowed_origins) > 0 ? var.allowed_origins : [local.site_origin]
+
+  services = [
+    "artifactregistry.googleapis.com", # the function's container image
+    "cloudbuild.googleapis.com",       # builds that image from the source zip
+    "cloudfunctions.googleapis.com",
+    "iam.googleapis.com", # the function's own service account
+    "run.googleapis.com", # 2nd-gen functions run as Cloud Run services
+    "storage.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset(local.services)
+
+  service            = each.value
+  disable_on_destroy = false # other things in the project may use them too
+}
+
+# --- the function -----------------------------------------------------------
+
+resource "google_storage_bucket" "source" {
+  name                        = local.source_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  depends_on = [google_project_service.apis]
+}
+
+# The object name carries the zip's md5, so a changed zip is a new object and
+# Terraform redeploys the function; an unchanged one (package.py is
+# deterministic) changes nothing.
+resource "google_storage_bucket_object" "source" {
+  name   = "function-${filemd5(var.function_zip)}.zip"
+  bucket = google_storage_bucket.source.name
+  source = var.function_zip
+}
+
+# The function needs no Google Cloud permissions at all; its own account keeps
+# it from running as the project's default account, which is often an editor.
+resource "google_service_account" "function" {
+  account_id   = "${var.name_prefix}-fn"
+  display_name = "Handwriting recognition function (no roles)"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_cloudfunctions2_function" "api" {
+  name        = "${var.name_prefix}-api"
+  location    = var.region
+  description = "Handwritten digit and character recognition (TFLite)"
+
+  build_config {
+    runtime     = var.runtime
+    entry_point = "predict"
+
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory               = var.memory
+    timeout_seconds                = var.timeout_seconds
+    min_instance_count             = 0
+    max_instance_count             = var.max_instances
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.function.email
+
+    environment_variables = {
+      ALLOWED_ORIGINS = join(",", local.allowed_origins)
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# Public, unauthenticated invoke. A 2nd-gen function is served by a Cloud Run
+# service, and that service is where the invoker role has to be granted.
+resource "google_cloud_run_service_iam_member" "public_invoke" {
+  location = google_cloudfunctions2_function.api.location
+  service  = google_cloudfunctions2_function.api.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# --- the site ---------------------------------------------------------------
+
+resource "google_storage_bucket" "site" {
+  name                        = local.site_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "inherited"
+  force_destroy               = true
+
+  # Used when the bucket is served under its own domain (a bucket named after
+  # a CNAME'd domain, or behind a load balancer); storage.googleapis.com/<bucket>/
+  # paths need the file name, hence site_url ends in index.html.
+  website {
+    main_page_suffix = "index.html"
+    not_found_page   = "index.html"
+  }
+
+  cors {
+    origin          = local.allowed_origins
+    method          = ["GET", "HEAD"]
+    response_header = ["Content-Type"]
+    max_age_seconds = 3600
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket_iam_member" "site_public_read" {
+  bucket = google_storage_bucket.site.name
+  role   = "roles/storage.objectViewer"
+  member = "allUsers"
+}
