@@ -192,12 +192,9 @@ def test_deploy_rehearsal_from_the_zip_alone(function_zip, tmp_path):
         assert status == 200, body
         assert headers.get("Access-Control-Allow-Origin") == SITE_ORIGIN
         assert body["model"] == "digits"
-        assert body["prediction"] in [str(d) for d in range(10)]
+        assert body["prediction"] == "7", body["top"]
         assert 0 <= body["confidence"] <= 1
         assert len(body["top"]) == 5
-        digits_card = json.loads((MODELS_DIR / "digits.json").read_text())
-        if digits_card["accuracy"]["tflite"] >= 0.9:  # a trained model, not a stand-in for the file format
-            assert body["prediction"] == "7", body["top"]
     finally:
         server.terminate()
         try:

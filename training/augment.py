@@ -17,8 +17,8 @@ THICKEN_PROBABILITY = 0.2
 def make_augmenter(seed: int) -> keras.Sequential:
     return keras.Sequential(
         [
-            layers.RandomRotation(12 / 360, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.15, fill_mode="constant", seed=seed + 1),
+            layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1),
             layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
         ]
     )

@@ -124,6 +124,9 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         verbose=2,
     )
     seconds = round(time.time() - started)
+    if not limit:  # kept (git-ignored) for fine-tuning and the benchmarks' TensorFlow comparison
+        CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
+        model.save(CHECKPOINT_DIR / f"{run_name}.keras")
     keras_accuracy = round(
         float(np.mean(model.predict(x_eval[..., None], verbose=0).argmax(1) == evaluation.labels)), 5
     )
