@@ -16,7 +16,6 @@ CLEAN_BACKGROUND_SHARE = 0.5  # a drawing: at least half the pixels are plain ba
 MIN_CONTRAST = 0.15  # ink must stand this far above the paper, or nothing was drawn
 SPECK_SHARE = 0.01  # pieces smaller than this share of the largest piece are dirt
 BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
-BACKGROUND_FILTER = 9  # wider than a stroke on that grid, narrower than a lighting change
 
 
 def to_ink(gray: np.ndarray) -> np.ndarray:
@@ -44,13 +43,30 @@ def _mean_level(histogram: np.ndarray, first: int) -> float:
 
 
 def estimate_background(gray: np.ndarray) -> np.ndarray:
-    """The slowly varying paper brightness: a grey opening on a coarse grid, scaled back up."""
+    """The paper's brightness under uneven light: a quadratic surface fitted to the paper alone.
+
+    Fitted on a coarse grid to the pixels Otsu calls paper, twice (the second
+    time after the first fit has evened out the light), so however thick the
+    ink is, it never becomes part of the background.
+    """
     image = Image.fromarray((gray * 255).astype(np.uint8))
-    small = image.copy()
-    small.thumbnail((BACKGROUND_SIZE, BACKGROUND_SIZE), Image.Resampling.BOX)
-    opened = small.filter(ImageFilter.MinFilter(BACKGROUND_FILTER)).filter(ImageFilter.MaxFilter(BACKGROUND_FILTER))
-    opened = opened.filter(ImageFilter.GaussianBlur(2))
-    return np.asarray(opened.resize(image.size, Image.Resampling.BILINEAR), np.float32) / 255.0
+    image.thumbnail((BACKGROUND_SIZE, BACKGROUND_SIZE), Image.Resampling.BOX)
+    small = np.asarray(image, np.float32) / 255.0
+    terms = _quadratic_terms(*small.shape)
+    surface = np.full(small.shape, float(np.median(small)), np.float32)
+    for _ in range(2):
+        flat = np.clip(small - surface, 0.0, 1.0)
+        level = otsu_threshold(np.bincount(np.round(flat * 255).astype(np.uint8).ravel(), minlength=256))
+        paper = (flat <= (level + 0.5) / 255).ravel()
+        coefficients, *_ = np.linalg.lstsq(terms[paper], small.ravel()[paper], rcond=None)
+        surface = (terms @ coefficients).reshape(small.shape).astype(np.float32)
+    return (_quadratic_terms(*gray.shape) @ coefficients).reshape(gray.shape).astype(np.float32)
+
+
+def _quadratic_terms(height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    y, x = (y.ravel() + 0.5) / height, (x.ravel() + 0.5) / width
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)
 
 
 def otsu_threshold(histogram: np.ndarray) -> int:
