@@ -1,0 +1,46 @@
+"""`make run`'s set-up checks: each problem is one line that says what to do."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+
+from conftest import MODELS_DIR, ROOT
+
+RUN_LOCAL = [sys.executable, str(ROOT / "infra" / "run_local.py")]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*RUN_LOCAL, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_busy_port_is_explained():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run("--port", str(port), "--site-port", "0", "--models-dir", str(MODELS_DIR))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"port {port}" in lines[0] and "make run PORT=" in lines[0]
+
+
+def test_missing_model_is_explained(tmp_path):
+    shutil.copy(MODELS_DIR / "digits.tflite", tmp_path)
+    result = run("--models-dir", str(tmp_path))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "digits.json is missing" in lines[0] and "make train" in lines[0]
+
+
+def test_missing_python_is_explained():
+    result = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "run", "PYTHON=python-that-does-not-exist", "VENV=/nonexistent/venv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "python-that-does-not-exist not found; install Python 3.11" in result.stderr
