@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +54,7 @@ def build_card(
     data_files: dict[str, str],
     training: dict,
     baseline: dict | None,
+    experiments: list[dict],
 ) -> dict:
     card = {
         "name": name,
@@ -73,6 +76,7 @@ def build_card(
         "training_data": data_files,
         "training": training,
         "baseline": baseline,
+        "experiments": experiments,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if "heldout" in evaluation_set:
@@ -88,3 +92,29 @@ def _tensor(details: dict) -> dict:
         "scale": float(scale),
         "zero_point": int(zero_point),
     }
+
+
+def refresh_comparison(card_path: Path, runs_dir: Path) -> dict:
+    """Rewrite a card's baseline and experiments from the run summaries (baselines may finish later)."""
+    from training.train import write_atomically
+
+    card = json.loads(card_path.read_text())
+    baseline_path = runs_dir / f"{card['name']}-baseline.json"
+    card["baseline"] = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
+    card["experiments"] = [
+        json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{card['name']}-*.json")) if p != baseline_path
+    ]
+    write_atomically(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    return card
+
+
+if __name__ == "__main__":
+    import sys
+
+    from training.train import RUNS_DIR
+
+    for path in sys.argv[1:]:
+        refreshed = refresh_comparison(Path(path), RUNS_DIR)
+        print(
+            f"{path}: baseline {'found' if refreshed['baseline'] else 'missing'}, {len(refreshed['experiments'])} runs"
+        )

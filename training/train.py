@@ -108,7 +108,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
     if recipe["balance_classes"]:  # the evaluation set is balanced; weight each class equally
         counts = np.bincount(y[fit], minlength=len(spec["labels"])).astype(np.float64)
         class_weight = {i: float(len(fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
-    run_name = f"{task}-baseline" if baseline else task
+    run_name = f"{task}-baseline" if baseline else f"{task}-{recipe['architecture']}-{recipe['epochs']}ep"
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * recipe["lr_decay"] ** epoch),
     ]
@@ -172,6 +172,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         data_files=train.files | evaluation.files,
         training=summary,
         baseline=json.loads(baseline_path.read_text()) if baseline_path.exists() else None,
+        experiments=[json.loads(p.read_text()) for p in sorted(RUNS_DIR.glob(f"{task}-*.json")) if p != baseline_path],
     )
     write_atomically(out / f"{task}.tflite", tflite)
     write_atomically(out / f"{task}.json", (json.dumps(card, indent=2) + "\n").encode())
