@@ -40,10 +40,10 @@ TASKS = {
 BASELINE = {"architecture": "seed", "epochs": 10, "augment": False, "lr_decay": 1.0, "balance_classes": False}
 RECIPES = {
     "digits": {
-        "architecture": "seed-nopool",
-        "epochs": 20,
+        "architecture": "seed-nopool-head",
+        "epochs": 30,
         "augment": True,
-        "lr_decay": 0.88,
+        "lr_decay": 0.9,
         "balance_classes": False,
     },
     "characters": {
