@@ -1,0 +1,212 @@
+// The drawing pad: pen strokes from pointer events (mouse, finger, pen),
+// an imported picture as an alternative, and character boxes drawn on top.
+// Strokes are kept in canvas CSS pixels, which is what the API is sent.
+
+const PAPER = "#ffffff";
+const INK = "#111827";
+const BOX = "#c2410c";
+const PICTURE_MARGIN = 8; // CSS px around an imported picture
+const MIN_STEP = 1; // CSS px between two kept points
+
+export class DrawingPad {
+  constructor(canvas, { onStrokeStart = () => {}, onStrokeEnd = () => {} } = {}) {
+    this.canvas = canvas;
+    this.context = canvas.getContext("2d");
+    this.onStrokeStart = onStrokeStart;
+    this.onStrokeEnd = onStrokeEnd;
+    this.penWidth = 14;
+    this.strokes = []; // [{ width, points: [[x, y], ...] }]
+    this.picture = null; // { bitmap, width, height, dataUrl, name }
+    this.boxes = []; // [{ box: [x, y, w, h], label }] in stroke or picture coordinates
+    this.size = { width: 0, height: 0 };
+    this.active = null; // the pointer drawing now: { id, stroke }
+
+    canvas.addEventListener("pointerdown", (event) => this.#down(event));
+    canvas.addEventListener("pointermove", (event) => this.#move(event));
+    canvas.addEventListener("pointerup", (event) => this.#up(event, true));
+    canvas.addEventListener("pointercancel", (event) => this.#up(event, false));
+    canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+    new ResizeObserver(() => this.#resize()).observe(canvas);
+    this.#resize();
+  }
+
+  isDrawing() {
+    return this.active !== null;
+  }
+
+  isEmpty() {
+    return this.picture === null && this.strokes.length === 0;
+  }
+
+  /** The strokes as the API wants them: [[[x, y], ...], ...]. */
+  strokePoints() {
+    return this.strokes.map((stroke) => stroke.points);
+  }
+
+  setPenWidth(width) {
+    this.penWidth = width;
+  }
+
+  setPicture(picture) {
+    this.strokes = [];
+    this.picture = picture;
+    this.boxes = [];
+    this.redraw();
+  }
+
+  setBoxes(boxes) {
+    this.boxes = boxes;
+    this.redraw();
+  }
+
+  /** Removes the last stroke (or the imported picture); false if there was nothing to undo. */
+  undo() {
+    if (this.strokes.length > 0) this.strokes.pop();
+    else if (this.picture) this.picture = null;
+    else return false;
+    this.boxes = [];
+    this.redraw();
+    return true;
+  }
+
+  clear() {
+    this.strokes = [];
+    this.picture = null;
+    this.boxes = [];
+    this.active = null;
+    this.redraw();
+  }
+
+  redraw() {
+    const { context: ctx } = this;
+    const ratio = this.canvas.width / (this.size.width || 1);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = PAPER;
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    if (this.picture) {
+      const { scale, dx, dy } = this.#pictureFit();
+      ctx.drawImage(this.picture.bitmap, dx, dy, this.picture.width * scale, this.picture.height * scale);
+    }
+    for (const stroke of this.strokes) drawStroke(ctx, stroke);
+    this.#drawBoxes();
+  }
+
+  #down(event) {
+    if (this.active || (event.pointerType === "mouse" && event.button !== 0)) return;
+    event.preventDefault();
+    this.canvas.setPointerCapture(event.pointerId);
+    this.canvas.focus({ preventScroll: true });
+    if (this.picture) this.picture = null; // drawing replaces an imported picture
+    this.boxes = [];
+    const stroke = { width: this.penWidth, points: [this.#point(event)] };
+    this.strokes.push(stroke);
+    this.active = { id: event.pointerId, stroke };
+    this.redraw();
+    this.onStrokeStart();
+  }
+
+  #move(event) {
+    if (!this.active || event.pointerId !== this.active.id) return;
+    event.preventDefault();
+    const points = this.active.stroke.points;
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const each of events.length ? events : [event]) {
+      const point = this.#point(each);
+      const last = points[points.length - 1];
+      if (Math.hypot(point[0] - last[0], point[1] - last[1]) >= MIN_STEP) points.push(point);
+    }
+    this.redraw();
+  }
+
+  #up(event, lifted) {
+    if (!this.active || event.pointerId !== this.active.id) return;
+    if (lifted) this.#move(event);
+    this.active = null;
+    this.onStrokeEnd();
+  }
+
+  #point(event) {
+    const rect = this.canvas.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) * this.size.width) / rect.width;
+    const y = ((event.clientY - rect.top) * this.size.height) / rect.height;
+    return [round(x), round(y)];
+  }
+
+  // Keeps the backing store at device pixels and the drawing in proportion when the canvas changes size.
+  #resize() {
+    const rect = this.canvas.getBoundingClientRect();
+    if (rect.width === 0 || rect.height === 0) return;
+    const old = this.size.width;
+    if (old && rect.width !== old) {
+      const factor = rect.width / old;
+      for (const stroke of this.strokes) stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
+      this.boxes = [];
+    }
+    this.size = { width: rect.width, height: rect.height };
+    const ratio = window.devicePixelRatio || 1;
+    this.canvas.width = Math.round(rect.width * ratio);
+    this.canvas.height = Math.round(rect.height * ratio);
+    this.redraw();
+  }
+
+  #pictureFit() {
+    const { width, height } = this.picture;
+    const room = { width: this.size.width - 2 * PICTURE_MARGIN, height: this.size.height - 2 * PICTURE_MARGIN };
+    const scale = Math.min(room.width / width, room.height / height);
+    return {
+      scale,
+      dx: (this.size.width - width * scale) / 2,
+      dy: (this.size.height - height * scale) / 2,
+    };
+  }
+
+  #drawBoxes() {
+    if (this.boxes.length === 0) return;
+    const ctx = this.context;
+    const fit = this.picture ? this.#pictureFit() : { scale: 1, dx: 0, dy: 0 };
+    ctx.save();
+    ctx.strokeStyle = BOX;
+    ctx.fillStyle = BOX;
+    ctx.lineWidth = 2;
+    ctx.setLineDash([6, 4]);
+    ctx.font = "bold 16px system-ui, sans-serif";
+    ctx.textBaseline = "bottom";
+    for (const { box, label } of this.boxes) {
+      const [x, y, w, h] = box;
+      const left = fit.dx + x * fit.scale;
+      const top = fit.dy + y * fit.scale;
+      ctx.strokeRect(left, top, w * fit.scale, h * fit.scale);
+      ctx.fillText(label, left + 2, Math.max(16, top - 2));
+    }
+    ctx.restore();
+  }
+}
+
+const round = (value) => Math.round(value * 10) / 10; // a tenth of a CSS pixel is plenty
+
+// A stroke as a smooth curve: quadratic segments through the midpoints of the points.
+function drawStroke(ctx, { width, points }) {
+  ctx.strokeStyle = INK;
+  ctx.fillStyle = INK;
+  ctx.lineWidth = width;
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  const [first] = points;
+  if (points.length === 1) {
+    ctx.beginPath();
+    ctx.arc(first[0], first[1], width / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    return;
+  }
+  ctx.beginPath();
+  ctx.moveTo(first[0], first[1]);
+  for (let i = 1; i < points.length - 1; i += 1) {
+    const [x, y] = points[i];
+    const [nx, ny] = points[i + 1];
+    ctx.quadraticCurveTo(x, y, (x + nx) / 2, (y + ny) / 2);
+  }
+  const last = points[points.length - 1];
+  ctx.lineTo(last[0], last[1]);
+  ctx.stroke();
+}
