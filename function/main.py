@@ -7,10 +7,15 @@ models travel inside it as models/); served locally by
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
+import sys
 from pathlib import Path
+
+# One BLAS thread: requests already run in parallel, and a pool per request oversubscribes the cores.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import flask
 import functions_framework
@@ -27,6 +32,24 @@ MODELS_DIR = Path(
 ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET",)}
 
 registry = ModelRegistry(MODELS_DIR)
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc returning numpy's per-request buffers to the OS after every request.
+
+    Measured in bench/: without this, a canvas request takes ~580 page faults
+    and a third of its time; with it, none.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:  # not glibc (e.g. musl): nothing to tune
+            return
+        libc.mallopt(-3, 4 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
+
+
+keep_freed_memory()
 
 
 @functions_framework.http

@@ -80,6 +80,7 @@ def start_function(port: int, site_port: int, models_dir: Path) -> subprocess.Po
     env = dict(os.environ)
     env.setdefault("ALLOWED_ORIGINS", f"http://localhost:{site_port},http://127.0.0.1:{site_port}")
     env["MODELS_DIR"] = str(models_dir)
+    env.setdefault("WORKERS", str(os.cpu_count() or 1))  # one gunicorn process per core (bench/RESULTS.md)
     command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
     command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen(command, env=env)

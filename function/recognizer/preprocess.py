@@ -60,10 +60,14 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
         paper = (flat <= (level + 0.5) / 255).ravel()
         coefficients, *_ = np.linalg.lstsq(terms[paper], small.ravel()[paper], rcond=None)
         surface = (terms @ coefficients).reshape(small.shape).astype(np.float32)
-    return (_quadratic_terms(*gray.shape) @ coefficients).reshape(gray.shape).astype(np.float32)
+    c0, cx, cy, cxx, cxy, cyy = coefficients
+    y = ((np.arange(gray.shape[0], dtype=np.float32) + 0.5) / gray.shape[0])[:, None]
+    x = ((np.arange(gray.shape[1], dtype=np.float32) + 0.5) / gray.shape[1])[None, :]
+    return (c0 + cx * x + cy * y + cxx * x * x + cxy * x * y + cyy * y * y).astype(np.float32)
 
 
 def _quadratic_terms(height: int, width: int) -> np.ndarray:
+    """Columns 1, x, y, x^2, xy, y^2 at each pixel centre, coordinates scaled to [0, 1]."""
     y, x = np.mgrid[0:height, 0:width]
     y, x = (y.ravel() + 0.5) / height, (x.ravel() + 0.5) / width
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)

@@ -1,0 +1,87 @@
+"""Cold start: process start to the first correct 200 answer, the function vs the TensorFlow comparison server.
+
+Both are started as fresh processes and polled with the same POST /predict
+(a canvas PNG of an MNIST test digit) until they answer; the median of the
+runs counts. The comparison server (bench/tf_server.py) imports TensorFlow,
+loads a `.keras` model and answers with `model.predict`, as the original app did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+from bench import report, server
+from bench.keras_models import keras_file
+from bench.samples import Probe, probes
+
+
+def cold_start(start: Callable[[int], object], probe: Probe, path: str) -> tuple[float, dict]:
+    """(seconds from process start to the first 200, that answer)."""
+    port = server.free_port()
+    started = time.perf_counter()
+    process = start(port)
+    try:
+        answer = server.first_answer(process, port, path, probe.body, probe.content_type)
+        return time.perf_counter() - started, answer
+    finally:
+        server.stop(process)
+
+
+def run(quick: bool = False) -> report.Section:
+    runs = 1 if quick else 3
+    probe = probes()[0]
+    model = keras_file("digits")
+    function = [cold_start(server.start_function, probe, probe.path) for _ in range(runs)]
+    comparison = [cold_start(lambda port: server.start_tf_server(port, model), probe, "/predict") for _ in range(runs)]
+    rows = []
+    for name, results in (
+        ("function (functions-framework + LiteRT)", function),
+        ("comparison (Flask + TensorFlow, model.predict)", comparison),
+    ):
+        times = ", ".join(f"{seconds:.2f}" for seconds, _ in results)
+        median = statistics.median(seconds for seconds, _ in results)
+        rows.append([name, times, f"{median:.2f}", results[0][1]["prediction"]])
+    function_s = statistics.median(seconds for seconds, _ in function)
+    comparison_s = statistics.median(seconds for seconds, _ in comparison)
+    ratio = comparison_s / function_s
+    answered = function[0][1]["prediction"]
+    wrong = "" if answered == probe.expected else f" (but answered {answered!r}, not {probe.expected!r})"
+    section = report.Section("Cold start (process start to the first answer)")
+    section.body += [
+        f"A fresh process per run, polled every 5 ms with POST /predict (a canvas PNG of an MNIST test "
+        f"{probe.expected!r}) until it answers 200; {runs} run(s) each, the median counts. The comparison server's "
+        "Keras model has untrained weights, so its answer is not checked; the function's is.",
+        report.table(["server", "runs (s)", "median s", "first answer"], rows),
+        f"The function starts {ratio:.1f}x faster than the comparison server.",
+    ]
+    section.targets += [
+        report.Target(
+            "cold start of the function (median)",
+            "<= 1.0 s, correct answer",
+            f"{function_s:.2f} s{wrong}",
+            function_s <= 1.0 and not wrong,
+        ),
+        report.Target(
+            "cold start vs the TF comparison server",
+            ">= 5x faster",
+            f"{ratio:.1f}x ({comparison_s:.2f} s vs {function_s:.2f} s)",
+            ratio >= 5,
+        ),
+    ]
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run each: a smoke test, not a measurement")
+    section = run(parser.parse_args().quick)
+    print(section.markdown())
+    print()
+    print(report.targets_table(section.targets))
+
+
+if __name__ == "__main__":
+    main()
