@@ -8,7 +8,6 @@ loads a `.keras` model and answers with `model.predict`, as the original app did
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -75,12 +74,7 @@ def run(quick: bool = False) -> report.Section:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one run each: a smoke test, not a measurement")
-    section = run(parser.parse_args().quick)
-    print(section.markdown())
-    print()
-    print(report.targets_table(section.targets))
+    report.run_standalone(run, __doc__.splitlines()[0], "one run each: a smoke test, not a measurement")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ cap is reached. The client runs on the same cores as the server.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import itertools
 import threading
@@ -147,14 +146,7 @@ def _targets(config: str, load: Load) -> list[report.Target]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--quick", action="store_true", help="a few requests per level: a smoke test, not a measurement"
-    )
-    section = run(parser.parse_args().quick)
-    print(section.markdown())
-    print()
-    print(report.targets_table(section.targets))
+    report.run_standalone(run, __doc__.splitlines()[0], "a few requests per level: a smoke test, not a measurement")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ the function does; TensorFlow with its default thread pools (all cores).
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Callable
@@ -128,12 +127,7 @@ def run(quick: bool = False) -> report.Section:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few calls each: a smoke test, not a measurement")
-    section = run(parser.parse_args().quick)
-    print(section.markdown())
-    print()
-    print(report.targets_table(section.targets))
+    report.run_standalone(run, __doc__.splitlines()[0], "a few calls each: a smoke test, not a measurement")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,15 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}"
     )
+
+
+def run_standalone(run, description: str, quick_help: str) -> None:
+    """`python -m bench.<module> [--quick]`: run one benchmark and print its tables."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    section = run(parser.parse_args().quick)
+    print(section.markdown())
+    print()
+    print(targets_table(section.targets))

@@ -10,7 +10,6 @@ in bench/artifacts/, keyed by the requirements file); for TensorFlow, the
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
@@ -157,12 +156,7 @@ def _install(sizes: dict[str, int]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="no fresh install (cached result only), few requests")
-    section = run(parser.parse_args().quick)
-    print(section.markdown())
-    print()
-    print(report.targets_table(section.targets))
+    report.run_standalone(run, __doc__.splitlines()[0], "no fresh install (cached result only), few requests")
 
 
 if __name__ == "__main__":
