@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.conftest import MODELS_DIR, ROOT
+from conftest import MODELS_DIR, ROOT, free_port
 
 PACKAGE_PY = ROOT / "infra" / "package.py"
 MODEL_FILES = [f"{name}{suffix}" for name in ("digits", "characters") for suffix in (".tflite", ".json")]
@@ -111,12 +110,6 @@ def draw_seven() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str, data: bytes | None = None) -> tuple[int, dict, dict]:

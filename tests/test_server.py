@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_api_contract import ONE_ONE, SEVEN, SEVEN_PNG
 
-from conftest import MODELS_DIR, ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import MODELS_DIR, ROOT, free_port
 
 
 def start_function(port: int, **env: str) -> subprocess.Popen:

@@ -12,7 +12,6 @@ import base64
 import io
 import math
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +22,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import sync_playwright
 
-from conftest import ARTIFACTS, MODELS_DIR, ROOT
+from conftest import ARTIFACTS, MODELS_DIR, ROOT, free_port
 from infra.run_local import start_site, wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -152,12 +151,6 @@ INK_PIXELS = """() => {
 }"""
 
 BOX_PIXELS = INK_PIXELS.replace("data[i] < 128 && data[i + 2] < 128", "data[i] > 150 && data[i + 2] < 60")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
