@@ -65,14 +65,9 @@ def _edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-TEXT_BELOW_TARGET = pytest.mark.xfail(
-    strict=True, reason="with an 88 % characters model, text lines reach 87.6 %, below the 88 % target (issue 3)"
-)
-
-
 @pytest.mark.parametrize(
     ("model", "minimum"),
-    [("digits", 0.97), pytest.param("characters", 0.88, marks=TEXT_BELOW_TARGET), ("characters", 0.87)],
+    [("digits", 0.97), ("characters", 0.88)],
 )
 def test_text_lines(client, model, minimum):
     if model == "digits":

@@ -19,7 +19,7 @@ from training.train import write_atomically
 def test_one_epoch_smoke_run_gives_a_loadable_int8_model(tmp_path):
     command = [sys.executable, "-m", "training.train", "digits", "--data-dir", str(DATA_DIR), "--out", str(tmp_path)]
     result = subprocess.run(
-        [*command, "--limit", "3000", "--epochs", "1"],
+        [*command, "--limit", "3000", "--epochs", "1", "--clean-epochs", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,6 +32,7 @@ def test_one_epoch_smoke_run_gives_a_loadable_int8_model(tmp_path):
     card = json.loads((tmp_path / "digits.json").read_text())
     assert card["labels"] == list("0123456789") and card["preprocessing"] == "mnist"
     assert card["training"]["train_images"] + card["training"]["validation_images"] == 3000
+    assert "Epoch 2/2" in result.stdout  # the clean epoch ran after the augmented one
     probabilities = model.probabilities(np.zeros((3, 28, 28), np.float32))
     assert probabilities.shape == (3, 10)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=0.05)

@@ -67,6 +67,7 @@ def test_unreadable_idx_is_a_data_error(tmp_path):
     [
         (["characters", "--data-dir", "/nonexistent"], "does not exist"),
         (["cats"], "unknown task 'cats'"),
+        (["digits", "--architecture", "resnet"], "unknown architecture 'resnet'"),
     ],
 )
 def test_cli_stops_with_one_line(args, message):

@@ -47,9 +47,10 @@ RECIPES = {
         "balance_classes": False,
     },
     "characters": {
-        "architecture": "seed-nopool",
-        "epochs": 15,
+        "architecture": "seed-nopool-head",
+        "epochs": 14,
         "augment": True,
+        "clean_epochs": 2,  # 4 scored the same on held-out but lost 1.0 point on canvas drawings (0.86 with 2)
         "lr_decay": 0.85,
         "balance_classes": True,
     },
@@ -57,6 +58,9 @@ RECIPES = {
 BATCH_SIZE = 128
 LEARNING_RATE = 1e-3
 VALIDATION_FRACTION = 0.04
+# Images the int8 quantizer calibrates on. With 1,000, the characters net with the
+# Conv128 head lost 0.17 point in int8; with 4,000 it lost nothing.
+CALIBRATION_IMAGES = 4000
 SEED = 7
 
 
@@ -67,20 +71,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--baseline", action="store_true", help="run the plain seed recipe; writes no model")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--clean-epochs", type=int, help="override the recipe's final epochs without augmentation")
+    parser.add_argument("--architecture", help="override the recipe's architecture (see training/model.py)")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke tests)")
     parser.add_argument("--resume-from", type=Path, help="a finished run's .keras file: train on up to --epochs")
     args = parser.parse_args(argv)
     if args.task not in TASKS:
         print(f"error: unknown task {args.task!r}; use one of: {', '.join(TASKS)}", file=sys.stderr)
         return 2
+    recipe = dict(BASELINE if args.baseline else RECIPES[args.task])
+    if args.epochs:
+        recipe["epochs"] = args.epochs
+    if args.clean_epochs is not None:
+        recipe["clean_epochs"] = args.clean_epochs
+    if args.architecture:
+        from training.model import ARCHITECTURES
+
+        if args.architecture not in ARCHITECTURES:
+            names = ", ".join(ARCHITECTURES)
+            print(f"error: unknown architecture {args.architecture!r}; use one of: {names}", file=sys.stderr)
+            return 2
+        recipe["architecture"] = args.architecture
     try:
         train, evaluation = load_task(args.task, args.data_dir)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    recipe = dict(BASELINE if args.baseline else RECIPES[args.task])
-    if args.epochs:
-        recipe["epochs"] = args.epochs
     run(args.task, recipe, train, evaluation, args.out, args.baseline, args.limit, args.resume_from)
     return 0
 
@@ -114,22 +130,31 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
     if recipe["balance_classes"]:  # the evaluation set is balanced; weight each class equally
         counts = np.bincount(y[fit], minlength=len(spec["labels"])).astype(np.float64)
         class_weight = {i: float(len(fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
+    clean_epochs = recipe.get("clean_epochs", 0)
     run_name = f"{task}-baseline" if baseline else f"{task}-{recipe['architecture']}-{recipe['epochs']}ep"
+    if clean_epochs:
+        run_name += f"-{clean_epochs}clean"
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * recipe["lr_decay"] ** epoch),
     ]
     if not limit:  # resume a long run after an interruption
         callbacks.append(keras.callbacks.BackupAndRestore(str(CHECKPOINT_DIR / run_name)))
-    started = time.time()
-    model.fit(
-        augmented_batches(x[fit], y[fit], BATCH_SIZE, recipe["augment"], SEED),
-        validation_data=(x[val][..., None] / 255.0, y[val]),
-        epochs=recipe["epochs"],
-        initial_epoch=initial_epoch,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    resumed_from_epoch, started = initial_epoch, time.time()
+    # The last `clean_epochs` see the images as they are: the evaluation images are not augmented.
+    phases = [(recipe["augment"], recipe["epochs"]), (False, recipe["epochs"] + clean_epochs)]
+    for augment, until in phases:
+        if initial_epoch >= until:
+            continue
+        model.fit(
+            augmented_batches(x[fit], y[fit], BATCH_SIZE, augment, SEED),
+            validation_data=(x[val][..., None] / 255.0, y[val]),
+            epochs=until,
+            initial_epoch=initial_epoch,
+            class_weight=class_weight,
+            callbacks=callbacks,
+            verbose=2,
+        )
+        initial_epoch = until
     seconds = round(time.time() - started)
     if not limit:  # kept (git-ignored) for fine-tuning and the benchmarks' TensorFlow comparison
         CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
@@ -138,11 +163,11 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         float(np.mean(model.predict(x_eval[..., None], verbose=0).argmax(1) == evaluation.labels)), 5
     )
 
-    tflite, quantization = to_tflite(model, x[fit][:1000]), "int8"
+    tflite, quantization = to_tflite(model, x[fit][:CALIBRATION_IMAGES]), "int8"
     report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
     if keras_accuracy - report["accuracy"] > 0.001:  # DESIGN: float only if int8 costs > 0.1 point
         print(f"int8 lost {keras_accuracy - report['accuracy']:.4f}; shipping float", file=sys.stderr)
-        tflite, quantization = to_tflite(model, x[fit][:1000], int8=False), "float32"
+        tflite, quantization = to_tflite(model, x[fit][:CALIBRATION_IMAGES], int8=False), "float32"
         report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
 
     summary = {
@@ -154,7 +179,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         "validation_images": len(val),
         "parameters": model.count_params(),
         "seconds": seconds,
-        "resumed_from_epoch": initial_epoch,
+        "resumed_from_epoch": resumed_from_epoch,
         "keras_accuracy": keras_accuracy,
         "tflite_accuracy": report["accuracy"],
         "tflite_bytes": len(tflite),
