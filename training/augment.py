@@ -14,12 +14,13 @@ from keras import layers
 THICKEN_PROBABILITY = 0.2
 
 
-def make_augmenter(seed: int) -> keras.Sequential:
+def make_augmenter(seed: int, strength: float = 1.0) -> keras.Sequential:
+    """Strength 1.0: rotation up to 10 degrees, scale and shift up to 10 %."""
     return keras.Sequential(
         [
-            layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed),
-            layers.RandomZoom(0.1, fill_mode="constant", seed=seed + 1),
-            layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed + 2),
+            layers.RandomRotation(strength * 10 / 360, fill_mode="constant", seed=seed),
+            layers.RandomZoom(strength * 0.1, fill_mode="constant", seed=seed + 1),
+            layers.RandomTranslation(strength * 0.1, strength * 0.1, fill_mode="constant", seed=seed + 2),
         ]
     )
 
@@ -32,10 +33,10 @@ def thicken_some(images: tf.Tensor, seed: int) -> tf.Tensor:
 
 
 def augmented_batches(
-    images: tf.Tensor, labels: tf.Tensor, batch_size: int, augment: bool, seed: int
+    images: tf.Tensor, labels: tf.Tensor, batch_size: int, augment: float, seed: int
 ) -> tf.data.Dataset:
-    """Shuffled batches of float images in [0, 1], augmented when asked."""
-    augmenter = make_augmenter(seed)
+    """Shuffled batches of float images in [0, 1], augmented at strength `augment` (0: not at all)."""
+    augmenter = make_augmenter(seed, float(augment))
     data = tf.data.Dataset.from_tensor_slices((images, labels)).shuffle(len(images), seed=seed).batch(batch_size)
 
     def transform(x, y):

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="run the plain seed recipe; writes no model")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--clean-epochs", type=int, help="override the recipe's final epochs without augmentation")
+    parser.add_argument("--augment", type=float, help="override the augmentation strength (1.0: see augment.py)")
     parser.add_argument("--architecture", help="override the recipe's architecture (see training/model.py)")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke tests)")
     parser.add_argument("--resume-from", type=Path, help="a finished run's .keras file: train on up to --epochs")
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         recipe["epochs"] = args.epochs
     if args.clean_epochs is not None:
         recipe["clean_epochs"] = args.clean_epochs
+    if args.augment is not None:
+        recipe["augment"] = args.augment
     if args.architecture:
         from training.model import ARCHITECTURES
 
@@ -133,6 +136,8 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         class_weight = {i: float(len(fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
     clean_epochs = recipe.get("clean_epochs", 0)
     run_name = f"{task}-baseline" if baseline else f"{task}-{recipe['architecture']}-{recipe['epochs']}ep"
+    if float(recipe["augment"]) not in (0.0, 1.0):
+        run_name += f"-augment{recipe['augment']}"
     if clean_epochs:
         run_name += f"-{clean_epochs}clean"
     callbacks = [
@@ -142,7 +147,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         callbacks.append(keras.callbacks.BackupAndRestore(str(CHECKPOINT_DIR / run_name)))
     resumed_from_epoch, started = initial_epoch, time.time()
     # The last `clean_epochs` see the images as they are: the evaluation images are not augmented.
-    phases = [(recipe["augment"], recipe["epochs"]), (False, recipe["epochs"] + clean_epochs)]
+    phases = [(float(recipe["augment"]), recipe["epochs"]), (0.0, recipe["epochs"] + clean_epochs)]
     for augment, until in phases:
         if initial_epoch >= until:
             continue
