@@ -116,8 +116,8 @@ def run(quick: bool = False) -> report.Section:
     section.body += [
         "LiteRT uses one thread (as the function does); TensorFlow its default thread pools over all cores. "
         "The Keras models, and the .tflite files marked 'converted here' (training.convert.to_tflite of that Keras "
-        "model), have the shipped models' architectures and class counts but fresh weights (the training run does "
-        "not keep its Keras weights): weights do not change the speed.",
+        "model), have the shipped models' architectures and class counts but fresh weights (the trained Keras checkpoints "
+        "are not committed, so a fresh clone has none): weights do not change the speed.",
         report.table(
             ["model", "runtime", "calls", "batch 1 p50 ms", "batch 1 p99 ms", f"batch {BATCH} images/s"], rows
         ),

@@ -8,6 +8,7 @@ models travel inside it as models/); served locally by
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import FormDataParser
 
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
@@ -61,6 +63,11 @@ def predict(request: flask.Request) -> flask.Response:
     except ModelFileError as error:
         logging.error("model unavailable: %s", error)
         response = _json({"error": {"code": "model_unavailable", "message": str(error)}}, 503)
+    except Exception:  # a bug of ours: still JSON with CORS, so the site can say what happened
+        logging.exception("unexpected error")
+        response = _json({"error": {"code": "internal", "message": "the function failed; please try again"}}, 500)
+    if response.status_code == 413:  # streamed: functions-framework then leaves the rest of the body unread
+        response.response = iter([response.get_data()])
     return _with_cors(response, request.headers.get("Origin"))
 
 
@@ -74,19 +81,29 @@ def _route(request: flask.Request) -> flask.Response:
         raise ApiError(405, "method_not_allowed", f"{path} accepts {', '.join(ROUTES[path])}, not {request.method}")
     if path == "/health":
         return _json(_health())
+    body, form, files = _read_body(request)
+    job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files)
+    return _json(recognize(job, registry))
+
+
+def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
+    """(raw body, form fields, uploaded files), never reading more than MAX_BODY_BYTES + 1.
+
+    A chunked upload has no Content-Length to check up front, so the limit is
+    enforced while reading; multipart is parsed from the bytes already read.
+    """
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise _too_large()
-    request.max_content_length = MAX_BODY_BYTES
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large()
+    if request.mimetype != "multipart/form-data":
+        return body, {}, {}
     try:
-        body = b"" if request.mimetype == "multipart/form-data" else request.get_data()
-        files = {name: f.read() for name, f in request.files.items()}
-        fields = {**request.args.to_dict(), **request.form.to_dict()}
+        _, form, files = FormDataParser().parse(io.BytesIO(body), request.mimetype, len(body), request.mimetype_params)
     except HTTPException as exc:
-        if exc.code == 413:
-            raise _too_large() from exc
-        raise ApiError(400, "bad_request", f"the request body could not be read ({exc.description})") from exc
-    job = read_request(request.content_type or "", body, fields, files)
-    return _json(recognize(job, registry))
+        raise ApiError(400, "bad_request", f"the multipart body could not be read ({exc.description})") from exc
+    return b"", form.to_dict(), {name: f.read() for name, f in files.items()}
 
 
 def _health() -> dict:

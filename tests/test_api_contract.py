@@ -43,6 +43,8 @@ def check_answer(answer: dict, model: str = "digits") -> None:
     assert 0 <= answer["confidence"] <= 1
     assert len(answer["top"]) == 5
     assert answer["top"][0]["label"] == answer["prediction"]
+    for first, second in zip(answer["top"], answer["top"][1:], strict=False):  # ties in label order
+        assert first["probability"] > second["probability"] or first["label"] < second["label"]
     assert answer["input"].startswith("data:image/png;base64,")
     assert {"decode", "preprocess", "inference", "total"} <= answer["timing_ms"].keys()
 
@@ -112,6 +114,29 @@ def test_exif_orientation_is_applied(client):
     stored.convert("RGB").save(buffer, format="JPEG", exif=exif)
     response = client.post("/predict", data=buffer.getvalue(), content_type="image/jpeg")
     assert response.json["prediction"] == "7"
+
+
+def test_phone_mpo_jpeg_is_accepted(client):
+    buffer, seven = io.BytesIO(), drawn().convert("RGB")
+    seven.save(buffer, format="MPO", save_all=True, append_images=[seven.resize((140, 140))])  # + a preview
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    response = client.post("/predict", data=buffer.getvalue(), content_type="image/jpeg")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_text_mode_boxes_of_a_large_jpeg_are_in_its_own_pixels(client):
+    # 4000x3000: the JPEG is decoded at a quarter size, and the boxes must still be scaled back.
+    ones = Image.new("L", (4000, 3000), 255)
+    draw = ImageDraw.Draw(ones)
+    for x in (800, 2800):
+        draw.line([(x, 600), (x + 60, 2400)], fill=0, width=120)
+    buffer = io.BytesIO()
+    ones.save(buffer, format="JPEG")
+    response = client.post("/predict?mode=text", data=buffer.getvalue(), content_type="image/jpeg")
+    assert response.status_code == 200, response.json
+    first, second = (c["box"] for c in response.json["characters"])
+    assert first[0] < 800 < first[0] + first[2]
+    assert second[0] < 2800 < second[0] + second[2]
 
 
 def test_text_mode_answers_each_character_with_its_box(client):
@@ -234,6 +259,7 @@ BAD_REQUESTS = [
         "too_many_points",
     ),
     ("body too large", "POST", "/predict", b"\x00" * (MAX_BODY_BYTES + 1), "image/png", 413, "body_too_large"),
+    ("JSON nested too deep", "POST", "/predict", b"[" * 100_000, J, 400, "bad_json"),
     ("text body", "POST", "/predict", b"hello", "text/plain", 415, "unsupported_media_type"),
     ("no content type", "POST", "/predict", b"hello", "", 415, "unsupported_media_type"),
     ("form without image", "POST", "/predict", b"model=digits", "application/x-www-form-urlencoded", 415, None),
@@ -261,6 +287,30 @@ def test_bad_requests_get_json_errors_with_cors(client, method, path, body, cont
     if code:
         assert error["code"] == code
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "http://localhost:8000")
+
+
+@pytest.mark.parametrize("content_type", ["image/png", "multipart/form-data; boundary=XX"])
+def test_chunked_body_over_the_limit_is_refused(client, content_type):
+    """A chunked body has no Content-Length to check first: the limit holds while reading."""
+    part = b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    body = (part if content_type.startswith("multipart") else b"") + SEVEN_PNG + b"\0" * MAX_BODY_BYTES
+    response = client.post(
+        "/predict",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413 and response.json["error"]["code"] == "body_too_large"
+
+
+def test_chunked_body_within_the_limit_is_read(client):
+    response = client.post(
+        "/predict",
+        input_stream=io.BytesIO(SEVEN_PNG),
+        headers={"Content-Type": "image/png", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 200 and response.json["prediction"] == "7"
 
 
 def test_multipart_without_image_field(client):

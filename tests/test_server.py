@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 from test_api_contract import ONE_ONE, SEVEN, SEVEN_PNG
 
 from conftest import MODELS_DIR, ROOT, free_port
+from recognizer.api import MAX_BODY_BYTES
 
 
 def start_function(port: int, **env: str) -> subprocess.Popen:
@@ -82,6 +84,25 @@ def test_errors_over_the_wire(server):
     assert headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9"
     assert call(server + "/nowhere")[0] == 404
     assert call(server + "/predict", method="GET")[0] == 405
+
+
+def chunked_post(url: str, chunks: list[bytes]) -> tuple[int, dict]:
+    """POST with Transfer-Encoding: chunked (no Content-Length), as a streaming client sends."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request("POST", "/predict", iter(chunks), {"Content-Type": "image/png"}, encode_chunked=True)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_chunked_uploads_over_the_wire(server):
+    status, body = chunked_post(server, [SEVEN_PNG[:100], SEVEN_PNG[100:]])
+    assert status == 200 and body["prediction"] == "7"
+    status, body = chunked_post(server, [SEVEN_PNG] + [b"\0" * 65536] * (MAX_BODY_BYTES // 65536 + 1))
+    assert status == 413 and body["error"]["code"] == "body_too_large"
 
 
 def test_concurrent_requests_all_answered_correctly(server):

@@ -45,7 +45,7 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict) -> J
     if media == "application/json":
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
@@ -171,7 +171,7 @@ def _nothing_drawn() -> ApiError:
 
 
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
-    order = np.argsort(p)[::-1][:TOP_K]
+    order = np.argsort(-p, kind="stable")[:TOP_K]  # ties (often 0.0: int8 output) in label order
     return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order]
 
 
@@ -179,7 +179,7 @@ def _best_strings(probabilities: np.ndarray, labels: list[str]) -> list[dict]:
     """The TOP_K most probable strings, treating the characters as independent."""
     beam = [("", 1.0)]
     for p in probabilities:
-        options = np.argsort(p)[::-1][:TOP_K]
+        options = np.argsort(-p, kind="stable")[:TOP_K]
         beam = sorted(((s + labels[i], q * float(p[i])) for s, q in beam for i in options), key=lambda b: -b[1])[:TOP_K]
     return [{"label": s, "probability": round(q, 4)} for s, q in beam]
 
