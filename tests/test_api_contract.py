@@ -139,6 +139,13 @@ def test_text_mode_boxes_of_a_large_jpeg_are_in_its_own_pixels(client):
     assert second[0] < 2800 < second[0] + second[2]
 
 
+def test_small_writing_without_canvas_size_is_read(client):
+    # Only a canvas size makes "small" meaningful; without one, any extent is scaled to a character.
+    tiny_seven = [[[x / 100, y / 100] for x, y in stroke] for stroke in SEVEN]
+    response = client.post("/predict", json={"strokes": tiny_seven})
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
 def test_text_mode_answers_each_character_with_its_box(client):
     response = client.post("/predict", json={"strokes": ONE_ONE, "mode": "text"})
     assert response.status_code == 200
@@ -239,6 +246,8 @@ BAD_REQUESTS = [
     ("point not finite", "POST", "/predict", b'{"strokes": [[[NaN, 1]]]}', J, 400, "bad_strokes"),
     ("negative width", "POST", "/predict", b'{"strokes": [[[1, 1]]], "width": -5}', J, 400, "bad_strokes"),
     ("empty strokes", "POST", "/predict", b'{"strokes": []}', J, 422, "nothing_drawn"),
+    ("a tap", "POST", "/predict", b'{"strokes": [[[140, 140]]]}', J, 422, "nothing_drawn"),
+    ("a speck", "POST", "/predict", b'{"strokes": [[[140, 140], [142, 141]]], "width": 280}', J, 422, "nothing_drawn"),
     ("strokes without points", "POST", "/predict", b'{"strokes": [[], []]}', J, 422, "nothing_drawn"),
     (
         "too many strokes",

@@ -20,6 +20,7 @@ MAX_CANVAS_SIDE = 10_000
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
 TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
+MIN_EXTENT = 0.02  # a drawing smaller than this share of the canvas's long side is a tap, not writing
 
 
 def parse_strokes(strokes: object, width: object, height: object) -> list[np.ndarray]:
@@ -54,7 +55,15 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
             points.append(point[:2])
         if points:
             parsed.append(np.array(points, np.float64))
+    if parsed and _is_a_dot(np.concatenate(parsed), max(width or 0, height or 0)):
+        raise ApiError(422, "nothing_drawn", "the drawing is only a dot; draw a whole character")
     return parsed
+
+
+def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
+    """A tap or a speck: scaled up to a character's size, it would read as a confident 0 or 8."""
+    extent = float((points.max(axis=0) - points.min(axis=0)).max())
+    return extent == 0 or extent < MIN_EXTENT * canvas_side
 
 
 def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
