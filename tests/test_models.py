@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 
 from conftest import DATA_DIR, MODELS_DIR, card, needs_data
@@ -52,3 +53,18 @@ def test_card_describes_the_file(name):
     assert set(info["per_class_accuracy"]) == set(info["labels"])
     assert info["baseline"]["recipe"]["architecture"] == "seed"
     assert all(len(digest) == 64 for digest in info["training_data"].values())
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["digits", "characters"])
+def test_probabilities_are_a_float_softmax(name):
+    """The files end in logits, so runners-up keep their probability instead of an int8 softmax's 0."""
+    from recognizer.inference import load_model
+    from training.data import load_task
+
+    _, evaluation = load_task(name, DATA_DIR)
+    p = load_model(MODELS_DIR / f"{name}.tflite").probabilities(evaluation.images[:500] / 255.0)
+    assert card(name)["output"]["values"] == "logits"
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert (np.sort(p, axis=1)[:, -2] > 0).all()  # an int8 softmax gives many runners-up exactly 0
+    assert np.mean(p * 256 % 1 != 0) > 0.9  # and only multiples of 1/256

@@ -63,7 +63,7 @@ def build_card(
         "size_bytes": len(tflite),
         "labels": labels,
         "input": _tensor(input_details),
-        "output": _tensor(output_details),
+        "output": {**_tensor(output_details), "values": "logits"},  # see training/convert.py
         "quantization": quantization,
         "preprocessing": profile,
         "accuracy": {

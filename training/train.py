@@ -224,7 +224,13 @@ def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, mo
         f.flush()
         model = model_class(
             Path(f.name),
-            {"name": "candidate", "labels": spec["labels"], "preprocessing": spec["profile"], "version": ""},
+            {
+                "name": "candidate",
+                "labels": spec["labels"],
+                "preprocessing": spec["profile"],
+                "version": "",
+                "output": {"values": "logits"},
+            },
         )
         predicted = model.probabilities(images).argmax(1)
         details = (model._input, model._output)

@@ -171,7 +171,7 @@ def _nothing_drawn() -> ApiError:
 
 
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
-    order = np.argsort(-p, kind="stable")[:TOP_K]  # ties (often 0.0: int8 output) in label order
+    order = np.argsort(-p, kind="stable")[:TOP_K]  # ties in label order
     return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order]
 
 

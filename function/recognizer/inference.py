@@ -45,6 +45,8 @@ class Model:
         self.labels: list[str] = card["labels"]
         self.profile: str = card["preprocessing"]
         self.version: str = card["version"]
+        # A card whose output says "logits" (training/convert.py) gets its softmax here, in float.
+        self._logits = card.get("output", {}).get("values") == "logits"
         self._interpreter = Interpreter(model_path=str(tflite_path), num_threads=1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
@@ -72,6 +74,9 @@ class Model:
                 out[i] = self._interpreter.get_tensor(self._output["index"])[0]
         if scale:
             out = (out - zero_point) * scale
+        if self._logits:
+            out = np.exp(out - out.max(axis=1, keepdims=True))
+            out /= out.sum(axis=1, keepdims=True)
         return out
 
 
