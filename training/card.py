@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+# What the .tflite outputs: training/convert.py strips the softmax, and serving applies it in float.
+OUTPUT_VALUES = "logits"
 HELDOUT_NOTE = (
     "emnist-balanced-heldout is not the official EMNIST Balanced test set: it is 3,482 Balanced images "
     "that occur in neither training file; numbers on it are close to, not the same as, published "
@@ -63,7 +65,7 @@ def build_card(
         "size_bytes": len(tflite),
         "labels": labels,
         "input": _tensor(input_details),
-        "output": {**_tensor(output_details), "values": "logits"},  # see training/convert.py
+        "output": {**_tensor(output_details), "values": OUTPUT_VALUES},
         "quantization": quantization,
         "preprocessing": profile,
         "accuracy": {

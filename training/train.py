@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.card import accuracy_report, build_card
+from training.card import OUTPUT_VALUES, accuracy_report, build_card
 from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DIGIT_LABELS, DataError, load_task
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
@@ -229,7 +229,7 @@ def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, mo
                 "labels": spec["labels"],
                 "preprocessing": spec["profile"],
                 "version": "",
-                "output": {"values": "logits"},
+                "output": {"values": OUTPUT_VALUES},
             },
         )
         predicted = model.probabilities(images).argmax(1)
