@@ -146,6 +146,13 @@ def test_small_writing_without_canvas_size_is_read(client):
     assert response.status_code == 200 and response.json["prediction"] == "7"
 
 
+def test_small_seven_in_a_large_photo_is_read(client):
+    # 5 % of the long side: small, but writing, not a speck (those are under 2 %).
+    seven = [[[x / 3 + 600, y / 3 + 400] for x, y in stroke] for stroke in SEVEN]
+    response = client.post("/predict", data=png(drawn(seven, size=(1200, 900), width=6)), content_type="image/png")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
 def test_text_mode_answers_each_character_with_its_box(client):
     response = client.post("/predict", json={"strokes": ONE_ONE, "mode": "text"})
     assert response.status_code == 200
@@ -227,6 +234,24 @@ BAD_REQUESTS = [
     ("blank canvas", "POST", "/predict", _blank(), "image/png", 422, "nothing_drawn"),
     ("blank jpeg", "POST", "/predict", _blank("JPEG"), "image/jpeg", 422, "nothing_drawn"),
     ("photo of empty paper", "POST", "/predict", _noise_photo(), "image/jpeg", 422, "nothing_drawn"),
+    (
+        "image of a speck",
+        "POST",
+        "/predict",
+        png(drawn([[[140, 140], [142, 141]]], width=3)),
+        "image/png",
+        422,
+        "nothing_drawn",
+    ),
+    (
+        "a dot in a tiny image",
+        "POST",
+        "/predict",
+        png(drawn([[[14, 14], [14, 14]]], (28, 28), 2)),
+        "image/png",
+        422,
+        "nothing_drawn",
+    ),
     ("invalid json", "POST", "/predict", b"{not json", J, 400, "bad_json"),
     ("json array", "POST", "/predict", b"[1, 2]", J, 400, "bad_json"),
     ("json string", "POST", "/predict", b'"image"', J, 400, "bad_json"),

@@ -15,13 +15,17 @@ from .segment import label_components
 CLEAN_BACKGROUND_SHARE = 0.5  # a drawing: at least half the pixels are plain background
 MIN_CONTRAST = 0.15  # ink must stand this far above the paper, or nothing was drawn
 SPECK_SHARE = 0.01  # pieces smaller than this share of the largest piece are dirt
+# Ink spanning less than this share of the image's (or canvas's) long side, or these few pixels, is a
+# speck or a tap, not writing: scaled up to a character's size it would read as a confident 0.
+MIN_INK_SHARE = 0.02
+MIN_INK_PIXELS = 3
 BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
 
 
 def to_ink(gray: np.ndarray) -> np.ndarray:
     """Grayscale of either polarity -> ink bright on black, paper, shading and specks removed.
 
-    An all-zero answer means nothing was drawn.
+    An all-zero answer means nothing was drawn, or only a speck.
     """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.mean(border > 0.5) > 0.5:  # mostly light paper: the ink is dark
@@ -33,9 +37,18 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     paper, ink_levels = histogram[: level + 1], histogram[level + 1 :]
     if not ink_levels.sum() or _mean_level(ink_levels, level + 1) - _mean_level(paper, 0) < MIN_CONTRAST * 255:
         return np.zeros_like(gray)
-    mask = dilate(drop_specks(gray > (level + 0.5) / 255))  # dilate: keep each stroke's anti-aliased rim
+    mask = drop_specks(gray > (level + 0.5) / 255)
+    if _extent(mask) < max(MIN_INK_PIXELS, MIN_INK_SHARE * max(gray.shape)):
+        return np.zeros_like(gray)
+    mask = dilate(mask)  # keep each stroke's anti-aliased rim
     strong = (level + 1 + np.searchsorted(np.cumsum(ink_levels), 0.9 * ink_levels.sum())) / 255
     return np.clip(np.where(mask, gray, 0.0) / strong, 0.0, 1.0).astype(np.float32)
+
+
+def _extent(mask: np.ndarray) -> int:
+    """The long side of the box around the mask's pixels."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1 if len(rows) else 0
 
 
 def _mean_level(histogram: np.ndarray, first: int) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import ApiError
+from .preprocess import MIN_INK_SHARE
 
 MAX_STROKES = 200
 MAX_POINTS = 20_000  # over all strokes
@@ -20,7 +21,6 @@ MAX_CANVAS_SIDE = 10_000
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
 TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
-MIN_EXTENT = 0.02  # a drawing smaller than this share of the canvas's long side is a tap, not writing
 
 
 def parse_strokes(strokes: object, width: object, height: object) -> list[np.ndarray]:
@@ -63,7 +63,7 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
 def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
     """A tap or a speck: scaled up to a character's size, it would read as a confident 0 or 8."""
     extent = float((points.max(axis=0) - points.min(axis=0)).max())
-    return extent == 0 or extent < MIN_EXTENT * canvas_side
+    return extent == 0 or extent < MIN_INK_SHARE * canvas_side
 
 
 def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
