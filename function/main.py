@@ -61,8 +61,9 @@ def predict(request: flask.Request) -> flask.Response:
     except ApiError as error:
         response = _json(error.to_json(), error.status)
     except ModelFileError as error:
-        logging.error("model unavailable: %s", error)
-        response = _json({"error": {"code": "model_unavailable", "message": str(error)}}, 503)
+        logging.error("model unavailable: %s", error)  # the path and the fix are for the operator, not clients
+        message = "the server's model files could not be loaded; its operator can see why in the log"
+        response = _json({"error": {"code": "model_unavailable", "message": message}}, 503)
     except Exception:  # a bug of ours: still JSON with CORS, so the site can say what happened
         logging.exception("unexpected error")
         response = _json({"error": {"code": "internal", "message": "the function failed; please try again"}}, 500)

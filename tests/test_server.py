@@ -119,7 +119,9 @@ def test_missing_models_are_reported_not_crashed(tmp_path):
     try:
         wait_for(f"http://127.0.0.1:{port}/nowhere", process)
         status, _, body = call(f"http://127.0.0.1:{port}/health")
-        assert status == 503 and "make train" in body["error"]["message"]
+        assert status == 503 and body["error"]["code"] == "model_unavailable"
+        assert str(tmp_path) not in body["error"]["message"]  # server paths are not for clients
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        log = process.communicate(timeout=10)[1].decode()
+    assert "make train" in log and str(tmp_path) in log  # the operator's log says what is missing and the fix
