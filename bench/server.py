@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from bench import MODELS_DIR, ROOT
+from infra import run_local
 
 
 def free_port() -> int:
@@ -78,12 +79,7 @@ def first_answer(
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    run_local.stop(process)
     process.log.close()
 
 

@@ -51,9 +51,10 @@ resource "google_storage_bucket" "source" {
 
 # The object name carries the zip's md5, so a changed zip is a new object and
 # Terraform redeploys the function; an unchanged one (package.py is
-# deterministic) changes nothing.
+# deterministic) changes nothing. Without the zip (`terraform destroy` on a fresh
+# clone) the name is a placeholder, so destroy still runs.
 resource "google_storage_bucket_object" "source" {
-  name   = "function-${filemd5(var.function_zip)}.zip"
+  name   = "function-${fileexists(var.function_zip) ? filemd5(var.function_zip) : "absent"}.zip"
   bucket = google_storage_bucket.source.name
   source = var.function_zip
 }

@@ -97,6 +97,16 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bo
     return False
 
 
+def stop(process: subprocess.Popen, seconds: float = 10) -> None:
+    """Terminate; kill if still running after `seconds`, so no server outlives whoever started it."""
+    process.terminate()
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
@@ -122,9 +132,7 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if function.poll() is None:
-            function.terminate()
-            function.wait(timeout=10)
+        stop(function)
 
 
 if __name__ == "__main__":

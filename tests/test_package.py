@@ -27,6 +27,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import MODELS_DIR, ROOT, free_port
+from infra.run_local import stop
 
 PACKAGE_PY = ROOT / "infra" / "package.py"
 MODEL_FILES = [f"{name}{suffix}" for name in ("digits", "characters") for suffix in (".tflite", ".json")]
@@ -189,9 +190,4 @@ def test_deploy_rehearsal_from_the_zip_alone(function_zip, tmp_path):
         assert 0 <= body["confidence"] <= 1
         assert len(body["top"]) == 5
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, seconds=15)

@@ -9,6 +9,7 @@ phone layouts go to tests/artifacts/.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
 from conftest import ARTIFACTS, MODELS_DIR, ROOT, free_port
@@ -413,6 +415,42 @@ def test_drop_paste_and_recognise_as_you_draw(site, browser):
     page.check("#live")
     draw_with_mouse(page, layout([DIGITS["1"]], pad_box(page)))
     assert wait_for_answer(page) == "1"  # no button pressed
+    assert errors == []
+    page.context.close()
+
+
+def test_turning_the_phone_keeps_the_drawing_on_the_pad(site, browser):
+    page, errors = open_page(browser, site["url"], **PHONE)
+    portrait = pad_box(page)
+    draw_with_touch(page, layout([DIGITS["7"]], portrait))
+    page.set_viewport_size({"width": 844, "height": 390})  # landscape: the pad gets wider, not taller
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width > {portrait['width']}")
+    with page.expect_request(f"{site['api']}/predict") as sent:
+        page.locator("#predict").tap()
+    body = sent.value.post_data_json
+    points = np.concatenate([np.array(stroke) for stroke in body["strokes"]])
+    assert (points >= 0).all() and (points[:, 0] <= body["width"]).all() and (points[:, 1] <= body["height"]).all()
+    assert wait_for_answer(page) == "7"
+    assert errors == []
+    page.context.close()
+
+
+def test_switching_mode_drops_the_answer_in_flight(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    held = []
+    page.route(
+        f"{site['api']}/predict", lambda route: held.append(route)
+    )  # hold the request until the mode has changed
+    draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('result').dataset.state === 'busy'")
+    choose(page, "text")
+    assert len(held) == 1
+    with contextlib.suppress(PlaywrightError):  # raised where the page has already cancelled the request
+        held[0].continue_()  # the real answer for digit mode, arriving late
+    page.wait_for_timeout(1000)
+    assert page.get_attribute("#result", "data-state") == "idle"
+    assert page.inner_text("#prompt") == "Press Predict to read the drawing as text."
     assert errors == []
     page.context.close()
 

@@ -73,7 +73,7 @@ function readAnswer(response, text) {
   if (response.ok) {
     throw new ServiceError("failed", "The recognition service sent an answer this page cannot read.", details);
   }
-  const reason = message ? `: ${message}` : ".";
+  const reason = message ? `: ${sentence(message)}` : ".";
   throw new ServiceError("failed", `The recognition service had a problem (HTTP ${response.status})${reason}`, details);
 }
 

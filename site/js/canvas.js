@@ -49,6 +49,7 @@ export class DrawingPad {
 
   setPicture(picture) {
     this.strokes = [];
+    this.#dropPicture();
     this.picture = picture;
     this.boxes = [];
     this.redraw();
@@ -62,7 +63,7 @@ export class DrawingPad {
   /** Removes the last stroke (or the imported picture); false if there was nothing to undo. */
   undo() {
     if (this.strokes.length > 0) this.strokes.pop();
-    else if (this.picture) this.picture = null;
+    else if (this.picture) this.#dropPicture();
     else return false;
     this.boxes = [];
     this.redraw();
@@ -71,7 +72,7 @@ export class DrawingPad {
 
   clear() {
     this.strokes = [];
-    this.picture = null;
+    this.#dropPicture();
     this.boxes = [];
     this.active = null;
     this.redraw();
@@ -92,12 +93,18 @@ export class DrawingPad {
     this.#drawBoxes();
   }
 
+  // A photo's bitmap can hold 50-200 MB; free it now rather than at some later garbage collection.
+  #dropPicture() {
+    this.picture?.bitmap.close();
+    this.picture = null;
+  }
+
   #down(event) {
     if (this.active || (event.pointerType === "mouse" && event.button !== 0)) return;
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
     this.canvas.focus({ preventScroll: true });
-    if (this.picture) this.picture = null; // drawing replaces an imported picture
+    this.#dropPicture(); // drawing replaces an imported picture
     this.boxes = [];
     const stroke = { width: this.penWidth, points: [this.#point(event)] };
     this.strokes.push(stroke);
@@ -137,9 +144,10 @@ export class DrawingPad {
   #resize() {
     const rect = this.canvas.getBoundingClientRect();
     if (rect.width === 0 || rect.height === 0) return;
-    const old = this.size.width;
-    if (old && rect.width !== old) {
-      const factor = rect.width / old;
+    const old = this.size;
+    if (old.width && (rect.width !== old.width || rect.height !== old.height)) {
+      // One factor for both axes, the smaller: the drawing keeps its shape and stays on the pad.
+      const factor = Math.min(rect.width / old.width, rect.height / old.height);
       for (const stroke of this.strokes) stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
       this.boxes = [];
     }

@@ -44,7 +44,8 @@ const $ = (id) => document.getElementById(id);
 
 const pad = new DrawingPad($("pad"), {
   onStrokeStart: () => {
-    clearTimeout(liveTimer);
+    cancelRequest(); // an answer for the drawing before this stroke would be stale
+    importing++; // and a picture still loading would wipe this stroke
     updatePlaceholder();
   },
   onStrokeEnd: () => scheduleLive(),
@@ -52,6 +53,7 @@ const pad = new DrawingPad($("pad"), {
 
 let liveTimer = 0;
 let request = null; // the AbortController of the prediction in flight
+let importing = 0; // the number of the latest import: an earlier one that finishes later is dropped
 
 function choice() {
   return CHOICES[document.querySelector('input[name="mode"]:checked').value];
@@ -133,12 +135,19 @@ function undo() {
 async function importFile(file) {
   if (!file) return;
   cancelRequest();
+  const number = ++importing;
+  let picture;
   try {
-    pad.setPicture(await loadPicture(file));
+    picture = await loadPicture(file);
   } catch (error) {
-    ui.showError(error.message);
+    if (number === importing) ui.showError(error.message);
     return;
   }
+  if (number !== importing) {
+    picture.bitmap.close();
+    return;
+  }
+  pad.setPicture(picture);
   updatePlaceholder();
   await runPrediction();
 }
@@ -153,6 +162,7 @@ $("live").addEventListener("change", () => {
 });
 for (const radio of document.querySelectorAll('input[name="mode"]')) {
   radio.addEventListener("change", () => {
+    cancelRequest(); // an answer for the other mode would overwrite this one's prompt
     updatePlaceholder();
     pad.setBoxes([]);
     if (pad.isEmpty()) ui.showIdle(choice().prompt);
@@ -201,7 +211,7 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !onControl && !event.repeat) {
     event.preventDefault();
     runPrediction();
-  } else if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key.toLowerCase() === "z") {
+  } else if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key?.toLowerCase() === "z") {
     event.preventDefault();
     undo();
   } else if (event.key === "Escape" || event.key === "Delete") {

@@ -20,7 +20,9 @@ export async function loadPicture(file) {
   if (SENT_AS_IS.includes(file.type) && file.size <= MAX_SENT_BYTES && Math.max(width, height) <= MAX_SIDE) {
     return { bitmap, width, height, dataUrl: await readDataUrl(file), name };
   }
-  return { ...(await reencode(bitmap)), name };
+  const smaller = await reencode(bitmap);
+  bitmap.close(); // the full-size photo is no longer needed
+  return { ...smaller, name };
 }
 
 /** The first image file in a list of files or data-transfer items, or null. */
