@@ -44,8 +44,10 @@ export async function predict(apiUrl, body, { signal, timeoutMs = TIMEOUT_MS } =
       if (signal?.aborted) throw new ServiceError("cancelled", "The request was replaced by a newer one.");
       throw new ServiceError(
         "unreachable",
-        `Cannot reach the recognition service at ${apiUrl}. Check that it is running ` +
-          "and that config.js points at it (and that it allows requests from this page).",
+        // A busy or starting cloud service answers 429/403 without CORS headers, which looks the same.
+        `Cannot reach the recognition service at ${apiUrl}. It may be busy: try again in a moment. ` +
+          "If this persists, check that it is running, that config.js points at it " +
+          "and that it allows requests from this page.",
       );
     }
     return readAnswer(response, text);
