@@ -12,6 +12,8 @@ import pytest
 
 from conftest import DATA_DIR, ROOT, needs_data
 from recognizer.inference import load_model
+from training.data import load_emnist
+from training.served import as_served
 from training.train import write_atomically
 
 
@@ -19,7 +21,7 @@ from training.train import write_atomically
 def test_one_epoch_smoke_run_gives_a_loadable_int8_model(tmp_path):
     command = [sys.executable, "-m", "training.train", "digits", "--data-dir", str(DATA_DIR), "--out", str(tmp_path)]
     result = subprocess.run(
-        [*command, "--limit", "3000", "--epochs", "1", "--clean-epochs", "1"],
+        [*command, "--limit", "3000", "--epochs", "1", "--clean-epochs", "1", "--served-epochs", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,10 +34,23 @@ def test_one_epoch_smoke_run_gives_a_loadable_int8_model(tmp_path):
     card = json.loads((tmp_path / "digits.json").read_text())
     assert card["labels"] == list("0123456789") and card["preprocessing"] == "mnist"
     assert card["training"]["train_images"] + card["training"]["validation_images"] == 3000
-    assert "Epoch 2/2" in result.stdout  # the clean epoch ran after the augmented one
+    assert "Epoch 3/3" in result.stdout  # the clean and the served epoch ran after the augmented one
     probabilities = model.probabilities(np.zeros((3, 28, 28), np.float32))
     assert probabilities.shape == (3, 10)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=0.05)
+
+
+@needs_data
+def test_served_images_are_the_functions_view_of_the_originals():
+    images = load_emnist(DATA_DIR, "balanced-heldout").images[:200]
+    served = as_served(images, "emnist", seed=0)
+    changed = np.any(served != images, axis=(1, 2))
+    assert 0.3 < changed.mean() < 0.7  # about half, the rest kept as they are
+    # Upscaled and preprocessed by the function, an EMNIST image comes back close to itself (median 0.96).
+    similarity = [
+        np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(images[changed], served[changed], strict=True)
+    ]
+    assert np.median(similarity) > 0.93
 
 
 def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path, monkeypatch):

@@ -48,10 +48,11 @@ RECIPES = {
         "balance_classes": False,
     },
     "characters": {
-        "architecture": "seed-nopool-head",
+        "architecture": "vgg",  # 90.41 % int8 after the clean epochs, against 89.63 % for seed-nopool-head
         "epochs": 14,
         "augment": True,
         "clean_epochs": 2,  # 4: same held-out, but canvas drawings 1.0 point below it (limit 1; 0.86 with 2)
+        "served_epochs": 2,  # canvas drawings 1.2 -> 0.3 point below held-out (see served.py)
         "lr_decay": 0.85,
         "balance_classes": True,
     },
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models"))
     parser.add_argument("--baseline", action="store_true", help="run the plain seed recipe; writes no model")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    parser.add_argument("--clean-epochs", type=int, help="override the recipe's final epochs without augmentation")
+    parser.add_argument("--clean-epochs", type=int, help="override the recipe's epochs without augmentation")
+    parser.add_argument("--served-epochs", type=int, help="override the recipe's final epochs on served images")
     parser.add_argument("--augment", type=float, help="override the augmentation strength (1.0: see augment.py)")
     parser.add_argument("--architecture", help="override the recipe's architecture (see training/model.py)")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke tests)")
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         recipe["epochs"] = args.epochs
     if args.clean_epochs is not None:
         recipe["clean_epochs"] = args.clean_epochs
+    if args.served_epochs is not None:
+        recipe["served_epochs"] = args.served_epochs
     if args.augment is not None:
         recipe["augment"] = args.augment
     if args.architecture:
@@ -112,6 +116,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
     from training.augment import augmented_batches
     from training.convert import to_tflite
     from training.model import build_model
+    from training.served import as_served
 
     keras.utils.set_random_seed(SEED)
     spec = TASKS[task]
@@ -140,19 +145,28 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         run_name += f"-augment{recipe['augment']}"
     if clean_epochs:
         run_name += f"-{clean_epochs}clean"
+    served_epochs = recipe.get("served_epochs", 0)
+    if served_epochs:
+        run_name += f"-{served_epochs}served"
     callbacks = [
         keras.callbacks.LearningRateScheduler(lambda epoch: LEARNING_RATE * recipe["lr_decay"] ** epoch),
     ]
     if not limit:  # resume a long run after an interruption
         callbacks.append(keras.callbacks.BackupAndRestore(str(CHECKPOINT_DIR / run_name)))
     resumed_from_epoch, started = initial_epoch, time.time()
-    # The last `clean_epochs` see the images as they are: the evaluation images are not augmented.
-    phases = [(float(recipe["augment"]), recipe["epochs"]), (0.0, recipe["epochs"] + clean_epochs)]
-    for augment, until in phases:
+    # Then `clean_epochs` see the images as they are (the evaluation images are not augmented), and
+    # the last `served_epochs` half of them as the function's preprocessing gives them back.
+    ends = [int(end) for end in np.cumsum([recipe["epochs"], clean_epochs, served_epochs])]
+    phases = [
+        (lambda: x[fit], float(recipe["augment"]), ends[0]),
+        (lambda: x[fit], 0.0, ends[1]),
+        (lambda: as_served(x[fit], spec["profile"], SEED), 0.0, ends[2]),
+    ]
+    for images, augment, until in phases:
         if initial_epoch >= until:
             continue
         model.fit(
-            augmented_batches(x[fit], y[fit], BATCH_SIZE, augment, SEED),
+            augmented_batches(images(), y[fit], BATCH_SIZE, augment, SEED),
             validation_data=(x[val][..., None] / 255.0, y[val]),
             epochs=until,
             initial_epoch=initial_epoch,
