@@ -38,17 +38,11 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     if not ink_levels.sum() or _mean_level(ink_levels, level + 1) - _mean_level(paper, 0) < MIN_CONTRAST * 255:
         return np.zeros_like(gray)
     mask = drop_specks(gray > (level + 0.5) / 255)
-    if _extent(mask) < max(MIN_INK_PIXELS, MIN_INK_SHARE * max(gray.shape)):
+    if max(crop_to_ink(mask).shape) < max(MIN_INK_PIXELS, MIN_INK_SHARE * max(gray.shape)):
         return np.zeros_like(gray)
     mask = dilate(mask)  # keep each stroke's anti-aliased rim
     strong = (level + 1 + np.searchsorted(np.cumsum(ink_levels), 0.9 * ink_levels.sum())) / 255
     return np.clip(np.where(mask, gray, 0.0) / strong, 0.0, 1.0).astype(np.float32)
-
-
-def _extent(mask: np.ndarray) -> int:
-    """The long side of the box around the mask's pixels."""
-    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
-    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1 if len(rows) else 0
 
 
 def _mean_level(histogram: np.ndarray, first: int) -> float:
