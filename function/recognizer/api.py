@@ -19,7 +19,7 @@ from PIL import Image
 from .decode import decode_image
 from .errors import ApiError
 from .inference import ModelRegistry
-from .preprocess import PROFILES, crop_to_ink, to_ink
+from .preprocess import PROFILES, crop_to_ink, ink_box, to_ink
 from .segment import segment_characters
 from .strokes import parse_strokes, render_strokes
 
@@ -125,8 +125,7 @@ def recognize(job: Job, registry: ModelRegistry) -> dict:
         boxes = [(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0) for b, _ in pieces]
         crops = [crop_to_ink(crop) for _, crop in pieces]
     else:
-        rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-        boxes = [(cols[0], rows[0], cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0])]
+        boxes = [ink_box(ink)]
         crops = [crop_to_ink(ink)]
     profile = PROFILES[model.profile]
     inputs = np.stack([profile(crop) for crop in crops])

@@ -108,9 +108,15 @@ def dilate(mask: np.ndarray) -> np.ndarray:
     return wide
 
 
-def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+def ink_box(ink: np.ndarray) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the smallest box around the ink; the mask must hold some ink."""
     rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return int(cols[0]), int(rows[0]), int(cols[-1] + 1 - cols[0]), int(rows[-1] + 1 - rows[0])
+
+
+def crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    x, y, width, height = ink_box(ink)
+    return ink[y : y + height, x : x + width]
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
