@@ -269,6 +269,9 @@ BAD_REQUESTS = [
     ("point not a pair", "POST", "/predict", b'{"strokes": [[[1]]]}', J, 400, "bad_strokes"),
     ("point with text", "POST", "/predict", b'{"strokes": [[["a", 1]]]}', J, 400, "bad_strokes"),
     ("point not finite", "POST", "/predict", b'{"strokes": [[[NaN, 1]]]}', J, 400, "bad_strokes"),
+    ("point too far", "POST", "/predict", b'{"strokes": [[[100001, 1]]]}', J, 400, "bad_strokes"),
+    # An integer too large for a float: math.isfinite would raise OverflowError on it.
+    ("point beyond float", "POST", "/predict", b'{"strokes": [[[1' + b"0" * 400 + b", 1]]]}", J, 400, "bad_strokes"),
     ("negative width", "POST", "/predict", b'{"strokes": [[[1, 1]]], "width": -5}', J, 400, "bad_strokes"),
     ("empty strokes", "POST", "/predict", b'{"strokes": []}', J, 422, "nothing_drawn"),
     ("a tap", "POST", "/predict", b'{"strokes": [[[140, 140]]]}', J, 422, "nothing_drawn"),

@@ -68,3 +68,15 @@ def test_probabilities_are_a_float_softmax(name):
     assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
     assert (np.sort(p, axis=1)[:, -2] > 0).all()  # an int8 softmax gives many runners-up exactly 0
     assert np.mean(p * 256 % 1 != 0) > 0.9  # and only multiples of 1/256
+
+
+def test_a_card_that_does_not_fit_its_model_is_refused(tmp_path):
+    """A digits file with the characters card would answer letters for digit scores; refuse to load it."""
+    import shutil
+
+    from recognizer.inference import ModelFileError, load_model
+
+    shutil.copy(MODELS_DIR / "digits.tflite", tmp_path / "digits.tflite")
+    (tmp_path / "digits.json").write_text((MODELS_DIR / "characters.json").read_text())
+    with pytest.raises(ModelFileError, match="47 labels for 10 outputs"):
+        load_model(tmp_path / "digits.tflite")

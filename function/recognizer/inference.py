@@ -1,15 +1,15 @@
 """Run a shipped `.tflite` model with the LiteRT interpreter (never TensorFlow).
 
-Everything a model needs at serving time (labels, input size and dtype,
-quantization, preprocessing profile) comes from the model card beside the
-`.tflite` file, so serving knows nothing about how the model was trained.
+What serving needs beyond the `.tflite` file itself (labels, preprocessing
+profile, whether the output is logits) comes from the model card beside it;
+input size, dtype and quantization come from the interpreter. So serving
+knows nothing about how the model was trained.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,6 @@ except ImportError:  # older installs ship only the predecessor package
 
 class ModelFileError(Exception):
     """A model or its card is missing or unreadable; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    shape: tuple[int, ...]
-    dtype: str
-    scale: float
-    zero_point: int
 
 
 class Model:
@@ -51,6 +43,8 @@ class Model:
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
+        if self._output["shape"][-1] != len(self.labels):
+            raise ValueError(f"the card lists {len(self.labels)} labels for {self._output['shape'][-1]} outputs")
         self._lock = threading.Lock()
 
     def quantize(self, images: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from .preprocess import MIN_INK_SHARE
 MAX_STROKES = 200
 MAX_POINTS = 20_000  # over all strokes
 MAX_CANVAS_SIDE = 10_000
+MAX_COORDINATE = 10 * MAX_CANVAS_SIDE  # points may lie off the canvas, but not absurdly far
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
 TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
@@ -29,7 +30,7 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
         if value is not None and (
             not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= MAX_CANVAS_SIDE
         ):
-            raise ApiError(400, "bad_strokes", f"'{name}' must be a number between 1 and {MAX_CANVAS_SIDE}")
+            raise ApiError(400, "bad_strokes", f"'{name}' must be a number above 0 and at most {MAX_CANVAS_SIDE}")
     if not isinstance(strokes, list):
         raise ApiError(400, "bad_strokes", "'strokes' must be a list of strokes, each a list of [x, y] points")
     if len(strokes) > MAX_STROKES:
@@ -43,21 +44,24 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
             raise ApiError(413, "too_many_points", f"more than {MAX_POINTS} points in all strokes")
         points = []
         for point in stroke:
-            if (
-                not isinstance(point, list | tuple)
-                or len(point) < 2
-                or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in point[:2]
+            if not isinstance(point, list | tuple) or len(point) < 2 or not all(map(_is_coordinate, point[:2])):
+                raise ApiError(
+                    400,
+                    "bad_strokes",
+                    f"each point must be [x, y] with numbers between -{MAX_COORDINATE} and {MAX_COORDINATE}",
                 )
-                or not all(abs(v) <= MAX_CANVAS_SIDE * 10 for v in point[:2])
-            ):
-                raise ApiError(400, "bad_strokes", "each point must be [x, y] with finite numbers")
             points.append(point[:2])
         if points:
             parsed.append(np.array(points, np.float64))
     if parsed and _is_a_dot(np.concatenate(parsed), max(width or 0, height or 0)):
         raise ApiError(422, "nothing_drawn", "the drawing is only a dot; draw a whole character")
     return parsed
+
+
+def _is_coordinate(value: object) -> bool:
+    # Only a bound check, no math.isfinite: NaN and infinity fail the bound anyway, and isfinite
+    # raises OverflowError on a JSON integer too large for a float.
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= MAX_COORDINATE
 
 
 def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
