@@ -1,6 +1,6 @@
 """The comparison server: what the original app did. Flask, TensorFlow, a Keras model, `model.predict`.
 
-    python -m bench.tf_server --model bench/artifacts/digits-seed-10.keras --port 8090
+    python -m bench.tf_server --model bench/artifacts/<name>-<architecture>-<classes>-<hash>.keras --port 8090
 
 POST /predict with an image body: grayscale, ink made white on black,
 resized to 28x28, `model.predict`; answers {"prediction", "confidence"}.

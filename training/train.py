@@ -51,7 +51,7 @@ RECIPES = {
         "architecture": "vgg",  # 90.41 % int8 after the clean epochs, against 89.63 % for seed-nopool-head
         "epochs": 14,
         "augment": True,
-        "clean_epochs": 2,  # 4: same held-out, but canvas drawings 1.0 point below it (limit 1; 0.86 with 2)
+        "clean_epochs": 2,  # seed-nopool-head with 4: same held-out, but canvas drawings 1.0 point below it
         "served_epochs": 2,  # canvas drawings 1.2 -> 0.3 point below held-out (see served.py)
         "lr_decay": 0.85,
         "balance_classes": True,
@@ -176,7 +176,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         )
         initial_epoch = until
     seconds = round(time.time() - started)
-    if not limit:  # kept (git-ignored) for fine-tuning and the benchmarks' TensorFlow comparison
+    if not limit:  # kept (git-ignored) for fine-tuning and re-conversion with --resume-from
         CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
         model.save(CHECKPOINT_DIR / f"{run_name}.keras")
     keras_accuracy = round(
