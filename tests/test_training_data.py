@@ -35,6 +35,7 @@ def test_character_training_set_is_deduplicated_and_disjoint_from_heldout():
     train = load_characters_train(DATA_DIR)
     assert 210_000 < len(train.images) < 220_000
     assert train.labels.max() == 46
+    assert {"emnist/emnist-byclass-mapping.txt", "emnist/emnist-bymerge-mapping.txt"} <= train.files.keys()
     flat = {img.tobytes() for img in train.images}
     assert len(flat) == len(train.images)
     held = load_emnist(DATA_DIR, "balanced-heldout")

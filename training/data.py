@@ -35,8 +35,9 @@ SHA256 = {
 DIGIT_LABELS = list("0123456789")
 # EMNIST Balanced / ByMerge: digits, capitals, and the lower-case letters that
 # do not look like their capitals.
+# Serving needs these without the data, so they are written out here; training checks them
+# against the official mapping file.
 CHARACTER_LABELS = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt")
-BYCLASS_LABELS = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 class DataError(Exception):
@@ -87,6 +88,12 @@ def _load(data_dir: Path, images: str, labels: str) -> tuple[np.ndarray, np.ndar
     return x, y, {images: SHA256[images], labels: SHA256[labels]}
 
 
+def read_mapping(data_dir: Path, name: str) -> list[str]:
+    """The characters of an EMNIST mapping file (`byclass`, `bymerge`): one `label ascii_code` line each."""
+    text = verified_path(data_dir, f"emnist/emnist-{name}-mapping.txt").read_text()
+    return [chr(int(line.split()[1])) for line in text.splitlines() if line.strip()]
+
+
 def load_mnist(data_dir: Path, split: str) -> Split:
     """MNIST `train` (60,000) or `t10k` (10,000), the standard protocol."""
     x, y, files = _load(data_dir, f"mnist/{split}-images-idx3-ubyte.gz", f"mnist/{split}-labels-idx1-ubyte.gz")
@@ -108,14 +115,23 @@ def load_characters_train(data_dir: Path) -> Split:
     images; hashing the pixels keeps each image once. Nothing from the
     balanced held-out set is used here.
     """
+    if read_mapping(data_dir, "bymerge") != CHARACTER_LABELS:
+        raise DataError(
+            "emnist-bymerge-mapping.txt does not list CHARACTER_LABELS in training/data.py; fix the constant"
+        )
     merge = load_emnist(data_dir, "bymerge-test")
     byclass = load_emnist(data_dir, "byclass-test")
-    to_47 = np.array([CHARACTER_LABELS.index(c if c in CHARACTER_LABELS else c.upper()) for c in BYCLASS_LABELS])
+    to_47 = np.array(
+        [CHARACTER_LABELS.index(c if c in CHARACTER_LABELS else c.upper()) for c in read_mapping(data_dir, "byclass")]
+    )
     x = np.concatenate([merge.images, byclass.images])
     y = np.concatenate([merge.labels, to_47[byclass.labels]]).astype(np.uint8)
     _, first = np.unique(x.reshape(len(x), -1), axis=0, return_index=True)
     keep = np.sort(first)
-    return Split(x[keep], y[keep], {**merge.files, **byclass.files})
+    mappings = {
+        f"emnist/emnist-{n}-mapping.txt": SHA256[f"emnist/emnist-{n}-mapping.txt"] for n in ("bymerge", "byclass")
+    }
+    return Split(x[keep], y[keep], {**merge.files, **byclass.files, **mappings})
 
 
 def load_task(task: str, data_dir: Path) -> tuple[Split, Split]:

@@ -19,6 +19,7 @@ SEED_LAYOUTS = {
 # "Same" padding keeps the strokes at the image's edge, which the seed's "valid" convs trim away.
 VGG_LAYOUTS = {
     "vgg": ((32, 2), (64, 2), (128, 2)),
+    "vgg-deep": ((32, 2), (64, 3), (128, 3)),  # one more conv at 14 and at 7 px: about 1.5x the parameters
 }
 ARCHITECTURES = [*SEED_LAYOUTS, *VGG_LAYOUTS]
 
