@@ -15,11 +15,12 @@ from collections.abc import Callable
 from bench import report, server
 from bench.keras_models import keras_file
 from bench.samples import Probe, probes
+from infra.run_local import free_port
 
 
 def cold_start(start: Callable[[int], object], probe: Probe, path: str) -> tuple[float, dict]:
     """(seconds from process start to the first 200, that answer)."""
-    port = server.free_port()
+    port = free_port()
     started = time.perf_counter()
     process = start(port)
     try:

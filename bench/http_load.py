@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from bench import report, server
 from bench.samples import Probe, probes
+from infra.run_local import free_port
 
 LEVELS = (1, 8, 32)
 CONFIGS = {"default (1 worker)": {}, "WORKERS=2": {"WORKERS": "2"}}
@@ -77,7 +78,7 @@ def run(quick: bool = False) -> report.Section:
     requests = probes()
     rows, notes, targets = [], [], []
     for config, env in CONFIGS.items():
-        port = server.free_port()
+        port = free_port()
         process = server.start_function(port, **env)
         try:
             for probe in requests:

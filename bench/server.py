@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,17 +15,9 @@ from bench import MODELS_DIR, ROOT
 from infra import run_local
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_function(port: int, **env: str) -> subprocess.Popen:
     """`functions-framework --target predict` as tests/test_server.py starts it."""
-    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
-    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
-    return _spawn(command, {"MODELS_DIR": str(MODELS_DIR), **env})
+    return _spawn(run_local.function_command(port), {"MODELS_DIR": str(MODELS_DIR), **env})
 
 
 def start_tf_server(port: int, keras_file: Path) -> subprocess.Popen:

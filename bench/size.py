@@ -27,6 +27,7 @@ from bench import ARTIFACTS, MODELS_DIR, ROOT, report, server
 from bench.http_load import run_load
 from bench.keras_models import MODEL_NAMES, card, converted_tflite, keras_file
 from bench.samples import probes
+from infra.run_local import free_port
 
 REQUIREMENTS = ROOT / "function" / "requirements.txt"
 CACHE = ARTIFACTS / "serving-install.json"
@@ -84,7 +85,7 @@ def deploy_zip() -> int | None:
 
 def function_rss(requests: int) -> int:
     """RSS of a warm function instance (default settings) after `requests` of each kind at concurrency 8."""
-    port = server.free_port()
+    port = free_port()
     process = server.start_function(port)
     try:
         for probe in probes():
@@ -97,7 +98,7 @@ def function_rss(requests: int) -> int:
 
 def tf_server_rss(requests: int) -> int:
     """RSS of the TensorFlow comparison server after `requests` predictions."""
-    port = server.free_port()
+    port = free_port()
     process = server.start_tf_server(port, keras_file("digits"))
     probe = probes()[0]
     try:

@@ -76,14 +76,27 @@ def start_site(site_port: int, api_url: str) -> http.server.ThreadingHTTPServer:
     return server
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (for tests and benchmarks)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_command(port: int) -> list[str]:
+    """functions-framework serving function/main.py's `predict` on 127.0.0.1, as `make run` starts it."""
+    return [
+        *(sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")),
+        *("--target", "predict", "--host", "127.0.0.1", "--port", str(port)),
+    ]
+
+
 def start_function(port: int, site_port: int, models_dir: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env.setdefault("ALLOWED_ORIGINS", f"http://localhost:{site_port},http://127.0.0.1:{site_port}")
     env["MODELS_DIR"] = str(models_dir)
     env.setdefault("WORKERS", str(os.cpu_count() or 1))  # one gunicorn process per core (bench/RESULTS.md)
-    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
-    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(command, env=env)
+    return subprocess.Popen(function_command(port), env=env)
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -35,10 +34,3 @@ def card(name: str) -> dict:
     import json
 
     return json.loads((MODELS_DIR / f"{name}.json").read_text())
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now, for a server a test starts."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import MODELS_DIR, ROOT, free_port
-from infra.run_local import stop
+from conftest import MODELS_DIR, ROOT
+from infra.run_local import free_port, stop
 
 PACKAGE_PY = ROOT / "infra" / "package.py"
 MODEL_FILES = [f"{name}{suffix}" for name in ("digits", "characters") for suffix in (".tflite", ".json")]

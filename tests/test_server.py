@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,15 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_api_contract import ONE_ONE, SEVEN, SEVEN_PNG
 
-from conftest import MODELS_DIR, ROOT, free_port
+from conftest import MODELS_DIR
+from infra.run_local import free_port, function_command
 from recognizer.api import MAX_BODY_BYTES
 
 
 def start_function(port: int, **env: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
-    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
     environment = {**os.environ, "MODELS_DIR": str(MODELS_DIR), **env}
-    return subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(function_command(port), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:

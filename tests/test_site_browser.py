@@ -14,7 +14,6 @@ import io
 import math
 import os
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
 
-from conftest import ARTIFACTS, MODELS_DIR, ROOT, free_port
-from infra.run_local import start_site, wait_healthy
+from conftest import ARTIFACTS, MODELS_DIR
+from infra.run_local import free_port, function_command, start_site, wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -162,11 +161,9 @@ def site(tmp_path_factory):
     api_url, site_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{site_port}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = tmp_path_factory.mktemp("function") / "function.log"
-    command = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "function" / "main.py")]
-    command += ["--target", "predict", "--host", "127.0.0.1", "--port", str(port)]
     env = {**os.environ, "MODELS_DIR": str(MODELS_DIR), "ALLOWED_ORIGINS": site_url}
     with log.open("wb") as output:
-        function = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        function = subprocess.Popen(function_command(port), env=env, stdout=output, stderr=subprocess.STDOUT)
     server = None
     try:
         assert wait_healthy(api_url, function, seconds=60), f"the function did not start:\n{log.read_text()[-3000:]}"
