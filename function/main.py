@@ -23,7 +23,7 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import FormDataParser
 
-from recognizer.api import MAX_BODY_BYTES, read_request, recognize
+from recognizer.api import MAX_BODY_BYTES, MODELS, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 
@@ -33,7 +33,7 @@ MODELS_DIR = Path(
 )
 ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET",)}
 
-registry = ModelRegistry(MODELS_DIR)
+registry = ModelRegistry(MODELS_DIR, MODELS)
 
 
 def keep_freed_memory() -> None:

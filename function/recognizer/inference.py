@@ -93,7 +93,7 @@ def load_model(tflite_path: Path) -> Model:
 class ModelRegistry:
     """The models in a folder, loaded on first use and kept for the life of the instance."""
 
-    def __init__(self, folder: Path, names: tuple[str, ...] = ("digits", "characters")) -> None:
+    def __init__(self, folder: Path, names: tuple[str, ...]) -> None:
         self.folder = Path(folder)
         self.names = names
         self._models: dict[str, Model] = {}
