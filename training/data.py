@@ -134,17 +134,26 @@ def load_characters_train(data_dir: Path) -> Split:
     return Split(x[keep], y[keep], {**merge.files, **byclass.files, **mappings})
 
 
+def load_evaluation(task: str, data_dir: Path) -> Split:
+    """The set every `task` model is scored on: MNIST t10k or emnist-balanced-heldout."""
+    if task == "digits":
+        return load_mnist(data_dir, "t10k")
+    if task == "characters":
+        return load_emnist(data_dir, "balanced-heldout")
+    raise DataError(f"unknown task {task!r}; use 'digits' or 'characters'")
+
+
 def load_task(task: str, data_dir: Path) -> tuple[Split, Split]:
     """(training data, evaluation data) for `digits` or `characters`."""
     if task == "digits":
         try:
-            return load_mnist(data_dir, "train"), load_mnist(data_dir, "t10k")
+            return load_mnist(data_dir, "train"), load_evaluation(task, data_dir)
         except DataError:
             if Path(data_dir).is_dir():
                 raise
             return _keras_mnist_fallback(data_dir)
     if task == "characters":
-        return load_characters_train(data_dir), load_emnist(data_dir, "balanced-heldout")
+        return load_characters_train(data_dir), load_evaluation(task, data_dir)
     raise DataError(f"unknown task {task!r}; use 'digits' or 'characters'")
 
 

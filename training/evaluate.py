@@ -14,7 +14,7 @@ import numpy as np
 
 from function.recognizer.inference import ModelFileError, load_model
 from training.card import accuracy_report
-from training.data import DEFAULT_DATA_DIR, DataError, load_emnist, load_mnist
+from training.data import DEFAULT_DATA_DIR, DataError, load_evaluation
 
 EVALUATION_SETS = {"digits": "MNIST t10k", "characters": "emnist-balanced-heldout"}
 
@@ -22,12 +22,7 @@ EVALUATION_SETS = {"digits": "MNIST t10k", "characters": "emnist-balanced-heldou
 def evaluate(tflite_path: Path, data_dir: Path) -> dict:
     """Accuracy report of the model on its full evaluation set, plus the time per image."""
     model = load_model(tflite_path)
-    if model.name == "digits":
-        data = load_mnist(data_dir, "t10k")
-    elif model.name == "characters":
-        data = load_emnist(data_dir, "balanced-heldout")
-    else:
-        raise DataError(f"no evaluation set for a model named {model.name!r}; expected digits or characters")
+    data = load_evaluation(model.name, data_dir)
     started = time.perf_counter()
     predicted = model.probabilities(data.images.astype(np.float32) / 255.0).argmax(axis=1)
     seconds = time.perf_counter() - started
