@@ -33,10 +33,9 @@ SHA256 = {
 }
 
 DIGIT_LABELS = list("0123456789")
-# EMNIST Balanced / ByMerge: digits, capitals, and the lower-case letters that
-# do not look like their capitals.
-# Serving needs these without the data, so they are written out here; training checks them
-# against the official mapping file.
+# EMNIST Balanced / ByMerge: digits, capitals, and the lower-case letters that do not look
+# like their capitals. Written out because serving has no data files; training checks the
+# list against the official mapping file.
 CHARACTER_LABELS = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt")
 
 
@@ -128,10 +127,8 @@ def load_characters_train(data_dir: Path) -> Split:
     y = np.concatenate([merge.labels, to_47[byclass.labels]]).astype(np.uint8)
     _, first = np.unique(x.reshape(len(x), -1), axis=0, return_index=True)
     keep = np.sort(first)
-    mappings = {
-        f"emnist/emnist-{n}-mapping.txt": SHA256[f"emnist/emnist-{n}-mapping.txt"] for n in ("bymerge", "byclass")
-    }
-    return Split(x[keep], y[keep], {**merge.files, **byclass.files, **mappings})
+    mappings = [f"emnist/emnist-{name}-mapping.txt" for name in ("bymerge", "byclass")]
+    return Split(x[keep], y[keep], {**merge.files, **byclass.files, **{f: SHA256[f] for f in mappings}})
 
 
 def load_evaluation(task: str, data_dir: Path) -> Split:
