@@ -3,8 +3,9 @@
 Trained Keras weights live only in training/checkpoints/ on the machine that
 trained (git-ignored), so the Keras model here has the shipped model's
 architecture and class count with fresh (untrained) weights: the same
-operations and sizes, so the same speed, but not its answers. The int8 and float `.tflite` files are converted from that
-Keras model by training.convert, as the shipped file was. All are cached in
+operations and sizes, so the same speed, but not its answers. The int8 and
+float `.tflite` files are converted from that Keras model by
+training.convert, as the shipped file was. All are cached in
 bench/artifacts/ (TensorFlow's conversion takes a while).
 """
 

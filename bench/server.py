@@ -16,7 +16,7 @@ from infra import run_local
 
 
 def start_function(port: int, **env: str) -> subprocess.Popen:
-    """`functions-framework --target predict` as tests/test_server.py starts it."""
+    """`functions-framework --target predict` as `make run` starts it, with the shipped models."""
     return _spawn(run_local.function_command(port), {"MODELS_DIR": str(MODELS_DIR), **env})
 
 

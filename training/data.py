@@ -87,10 +87,11 @@ def _load(data_dir: Path, images: str, labels: str) -> tuple[np.ndarray, np.ndar
     return x, y, {images: SHA256[images], labels: SHA256[labels]}
 
 
-def read_mapping(data_dir: Path, name: str) -> list[str]:
-    """The characters of an EMNIST mapping file (`byclass`, `bymerge`): one `label ascii_code` line each."""
-    text = verified_path(data_dir, f"emnist/emnist-{name}-mapping.txt").read_text()
-    return [chr(int(line.split()[1])) for line in text.splitlines() if line.strip()]
+def read_mapping(data_dir: Path, name: str) -> tuple[list[str], dict[str, str]]:
+    """(characters, {file: sha256}) of an EMNIST mapping file (`byclass`, `bymerge`): `label ascii_code` lines."""
+    relative = f"emnist/emnist-{name}-mapping.txt"
+    text = verified_path(data_dir, relative).read_text()
+    return [chr(int(line.split()[1])) for line in text.splitlines() if line.strip()], {relative: SHA256[relative]}
 
 
 def load_mnist(data_dir: Path, split: str) -> Split:
@@ -114,21 +115,20 @@ def load_characters_train(data_dir: Path) -> Split:
     images; hashing the pixels keeps each image once. Nothing from the
     balanced held-out set is used here.
     """
-    if read_mapping(data_dir, "bymerge") != CHARACTER_LABELS:
+    merge_labels, merge_mapping = read_mapping(data_dir, "bymerge")
+    byclass_labels, byclass_mapping = read_mapping(data_dir, "byclass")
+    if merge_labels != CHARACTER_LABELS:
         raise DataError(
             "emnist-bymerge-mapping.txt does not list CHARACTER_LABELS in training/data.py; fix the constant"
         )
     merge = load_emnist(data_dir, "bymerge-test")
     byclass = load_emnist(data_dir, "byclass-test")
-    to_47 = np.array(
-        [CHARACTER_LABELS.index(c if c in CHARACTER_LABELS else c.upper()) for c in read_mapping(data_dir, "byclass")]
-    )
+    to_47 = np.array([CHARACTER_LABELS.index(c if c in CHARACTER_LABELS else c.upper()) for c in byclass_labels])
     x = np.concatenate([merge.images, byclass.images])
     y = np.concatenate([merge.labels, to_47[byclass.labels]]).astype(np.uint8)
     _, first = np.unique(x.reshape(len(x), -1), axis=0, return_index=True)
     keep = np.sort(first)
-    mappings = [f"emnist/emnist-{name}-mapping.txt" for name in ("bymerge", "byclass")]
-    return Split(x[keep], y[keep], {**merge.files, **byclass.files, **{f: SHA256[f] for f in mappings}})
+    return Split(x[keep], y[keep], {**merge.files, **byclass.files, **merge_mapping, **byclass_mapping})
 
 
 def load_evaluation(task: str, data_dir: Path) -> Split:
