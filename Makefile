@@ -14,8 +14,10 @@ $(PY):
 	@$(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); on Debian: apt-get install python3-venv" >&2; exit 1; }
 
 # Serving + tests (no TensorFlow): enough to run the function and the site.
-$(VENV)/.dev-installed: $(PY) requirements-dev.txt function/requirements.txt
+# The project itself goes in editable, so `recognizer`, `training`, `bench` and `infra` import by one name.
+$(VENV)/.dev-installed: $(PY) requirements-dev.txt function/requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 # TensorFlow, for training, the training smoke test and the comparison benchmarks.
