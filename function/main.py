@@ -23,7 +23,7 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import FormDataParser
 
-from recognizer.api import MAX_BODY_BYTES, MODELS, read_request, recognize
+from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 
@@ -33,7 +33,7 @@ MODELS_DIR = Path(
 )
 ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET",)}
 
-registry = ModelRegistry(MODELS_DIR, MODELS)
+registry = ModelRegistry(MODELS_DIR)  # every model whose card is in models/
 
 
 def keep_freed_memory() -> None:
@@ -81,10 +81,12 @@ def _route(request: flask.Request) -> flask.Response:
     if request.method not in ROUTES[path] and not (request.method == "HEAD" and "GET" in ROUTES[path]):
         raise ApiError(405, "method_not_allowed", f"{path} accepts {', '.join(ROUTES[path])}, not {request.method}")
     if path == "/health":
-        return _json(_health())
+        return _health()
+    if not registry.names:
+        raise _no_models()
     body, form, files = _read_body(request)
-    job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files)
-    return _json(recognize(job, registry))
+    job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files, registry.names)
+    return _json(recognize(job, registry).to_json())
 
 
 def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
@@ -107,12 +109,28 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
     return b"", form.to_dict(), {name: f.read() for name, f in files.items()}
 
 
-def _health() -> dict:
-    models = {}
+def _health() -> flask.Response:
+    """Each model that loads, with what a client needs to offer it; a model that does not is listed as unavailable.
+
+    One broken model file leaves the others serving ("degraded", still 200);
+    503 only when none can answer.
+    """
+    models, unavailable = {}, []
     for name in registry.names:
-        model = registry.get(name)
+        try:
+            model = registry.get(name)
+        except ModelFileError as error:
+            logging.error("model %s unavailable: %s", name, error)
+            unavailable.append(name)
+            continue
         models[name] = {"version": model.version, "labels": model.labels, "accuracy": model.card["accuracy"]}
-    return {"status": "ok", "models": models}
+    if not models:
+        raise _no_models()
+    return _json({"status": "degraded" if unavailable else "ok", "models": models, "unavailable": unavailable})
+
+
+def _no_models() -> ModelFileError:
+    return ModelFileError(f"no model in {MODELS_DIR} could be loaded; restore models/ from git or run `make train`")
 
 
 def _too_large() -> ApiError:

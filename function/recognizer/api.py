@@ -1,6 +1,10 @@
-"""The API contract: a request's parts -> recognized text, independent of HTTP.
+"""The API contract: a request's parts -> an `Answer`, independent of HTTP.
 
-`read_request` turns the four input forms into one `Job`; `recognize` runs it.
+`read_request` turns the four input forms into one `Job`; `recognize` runs it
+through named stages, each a small function (docs/ARCHITECTURE.md):
+
+    read -> find_ink -> find_pieces -> classify -> decode -> Answer
+
 Each client mistake raises ApiError with the status the contract names.
 """
 
@@ -18,14 +22,13 @@ from PIL import Image
 
 from .decode import decode_image
 from .errors import ApiError
-from .inference import ModelRegistry
+from .inference import Model, ModelRegistry
 from .preprocess import PROFILES, crop_to_ink, ink_box, to_ink
-from .segment import segment_characters
+from .segment import count_characters, segment_characters
 from .strokes import parse_strokes, render_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
-MODELS = ("digits", "characters")
 MODES = ("single", "text")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
 TOP_K = 5
@@ -33,14 +36,89 @@ TOP_K = 5
 
 @dataclass(frozen=True)
 class Job:
+    """One validated request: which model, which mode, and exactly one of an image file or pen strokes."""
+
     model: str
     mode: str
     image: bytes | None = None
     strokes: list | None = None
 
 
-def read_request(content_type: str, body: bytes, fields: dict, files: dict) -> Job:
-    """Decide the input form from the content type and validate its fields."""
+@dataclass(frozen=True)
+class Picture:
+    """A grayscale working image and how its pixels map back to the client's: client = pixel * scale + origin."""
+
+    gray: np.ndarray
+    scale: float
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    def to_client(self, box: tuple[int, int, int, int]) -> list[float]:
+        x, y, width, height = box
+        ox, oy = self.origin
+        return [round(x * self.scale + ox, 1), round(y * self.scale + oy, 1)] + [
+            round(v * self.scale, 1) for v in (width, height)
+        ]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One character's ink: its box (x, y, width, height) in working pixels and the ink cropped to it."""
+
+    box: tuple[int, int, int, int]
+    ink: np.ndarray
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one character was read as: the most probable label first, then the rest of the top-k."""
+
+    prediction: str
+    confidence: float
+    top: list[dict]
+    box: list[float] | None = None
+
+    def to_json(self) -> dict:
+        answer = {"prediction": self.prediction, "confidence": self.confidence}
+        if self.box is not None:
+            answer["box"] = self.box
+        return answer | {"top": self.top}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Stage 5's result: the reading of the whole input (text mode: the string and each character's reading)."""
+
+    prediction: str
+    confidence: float
+    top: list[dict]
+    characters: list[Reading] | None = None  # text mode only
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The 200 answer; `to_json` is the one place its JSON shape is written."""
+
+    model: str
+    model_version: str
+    mode: str
+    decoded: Decoded
+    pieces: int  # separate characters found: a single-mode drawing of several says so
+    input_png: str
+    timing_ms: dict[str, float]
+
+    def to_json(self) -> dict:
+        decoded = self.decoded
+        answer = {"model": self.model, "model_version": self.model_version, "mode": self.mode}
+        answer |= {"prediction": decoded.prediction, "confidence": decoded.confidence, "top": decoded.top}
+        if decoded.characters is not None:
+            answer |= {"text": decoded.prediction, "characters": [c.to_json() for c in decoded.characters]}
+        else:
+            answer["pieces"] = self.pieces
+        return answer | {"input": self.input_png, "timing_ms": self.timing_ms}
+
+
+def read_request(content_type: str, body: bytes, fields: dict, files: dict, models: tuple[str, ...]) -> Job:
+    """Decide the input form from the content type and validate its fields; `models` are the names served."""
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json":
         try:
@@ -49,16 +127,16 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict) -> J
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
-        return _json_job(payload)
+        return _json_job(payload, models)
     if media == "multipart/form-data":
         upload = files.get("image")
         if upload is None:
             raise ApiError(
                 400, "missing_image", "send the image in a form field named 'image' (curl -F image=@digit.png)"
             )
-        return Job(_choice(fields, "model", MODELS), _choice(fields, "mode", MODES), image=upload)
+        return Job(_choice(fields, "model", models), _choice(fields, "mode", MODES), image=upload)
     if media in IMAGE_TYPES:
-        return Job(_choice(fields, "model", MODELS), _choice(fields, "mode", MODES), image=body)
+        return Job(_choice(fields, "model", models), _choice(fields, "mode", MODES), image=body)
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -66,8 +144,8 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict) -> J
     )
 
 
-def _json_job(payload: dict) -> Job:
-    model, mode = _choice(payload, "model", MODELS), _choice(payload, "mode", MODES)
+def _json_job(payload: dict, models: tuple[str, ...]) -> Job:
+    model, mode = _choice(payload, "model", models), _choice(payload, "mode", MODES)
     has_image, has_strokes = payload.get("image") is not None, payload.get("strokes") is not None
     if has_image == has_strokes:
         raise ApiError(400, "missing_image", "send exactly one of 'image' (base64 or data: URL) and 'strokes'")
@@ -92,7 +170,14 @@ def _base64(text: str) -> bytes:
 
 
 def _choice(source: dict, key: str, allowed: tuple[str, ...]) -> str:
-    value = source.get(key) or allowed[0]
+    """The field's value, or the first allowed one when the field is absent (or JSON null).
+
+    Any other value that is not one of `allowed` is refused, falsy ones too:
+    `false`, `0`, `""` or `[]` is a client mistake, not a request for the default.
+    """
+    value = source.get(key)
+    if value is None:
+        return allowed[0]
     if not isinstance(value, str):
         raise ApiError(400, f"bad_{key}", f"'{key}' must be a string, one of: {', '.join(allowed)}")
     if value not in allowed:
@@ -101,72 +186,85 @@ def _choice(source: dict, key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def recognize(job: Job, registry: ModelRegistry) -> dict:
-    """Run one job: picture -> ink -> characters -> model -> the contract's answer."""
-    model = registry.get(job.model)  # loaded once per instance; not part of this request's timing
-    started = time.perf_counter()
+def recognize(job: Job, registry: ModelRegistry) -> Answer:
+    """Run one job through the stages; the model is loaded once per instance, outside this request's timing."""
+    model = registry.get(job.model)
     text = job.mode == "text"
-    if job.strokes is not None:
-        if not job.strokes:
-            raise _nothing_drawn()
-        gray, scale, origin = render_strokes(job.strokes, text)
-    else:
-        gray, scale = decode_image(job.image)
-        origin = (0.0, 0.0)
-    decoded = time.perf_counter()
-
-    ink = to_ink(gray)
-    if not ink.any():
-        raise _nothing_drawn()
-    if text:
-        pieces = segment_characters(ink)
-        if len(pieces) > MAX_CHARACTERS:
-            raise ApiError(422, "too_many_characters", f"found {len(pieces)} characters; the limit is {MAX_CHARACTERS}")
-        boxes = [(b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0) for b, _ in pieces]
-        crops = [crop_to_ink(crop) for _, crop in pieces]
-    else:
-        boxes = [ink_box(ink)]
-        crops = [crop_to_ink(ink)]
-    profile = PROFILES[model.profile]
-    inputs = np.stack([profile(crop) for crop in crops])
+    started = time.perf_counter()
+    picture = read(job)
+    decoded_at = time.perf_counter()
+    ink = find_ink(picture)
+    pieces = find_pieces(ink, text)
+    inputs = prepare(model, pieces)
     prepared = time.perf_counter()
-
     probabilities = model.probabilities(inputs)
     inferred = time.perf_counter()
-
-    characters = [
-        {
-            "prediction": model.labels[int(p.argmax())],
-            "confidence": round(float(p.max()), 4),
-            "box": [round(v * scale + o, 1) for v, o in zip(box, (*origin, 0, 0), strict=True)],
-            "top": _top(p, model.labels),
-        }
-        for p, box in zip(probabilities, boxes, strict=True)
-    ]
-    answer = {"model": model.name, "model_version": model.version, "mode": job.mode}
-    if text:
-        best = _best_strings(probabilities, model.labels)
-        answer |= {
-            "prediction": best[0]["label"],
-            "confidence": best[0]["probability"],
-            "top": best,
-            "text": best[0]["label"],
-            "characters": characters,
-        }
-    else:
-        answer |= {k: characters[0][k] for k in ("prediction", "confidence", "top")}
-    answer["input"] = _png_data_url(np.concatenate(list(inputs), axis=1))
-    answer["timing_ms"] = {
-        "decode": _ms(started, decoded),
-        "preprocess": _ms(decoded, prepared),
+    decoded = decode(model, job.mode, probabilities, pieces, picture)
+    pieces_found = len(pieces) if text else count_characters(ink)
+    input_png = png_data_url(np.concatenate(list(inputs), axis=1))
+    timing_ms = {
+        "decode": _ms(started, decoded_at),
+        "preprocess": _ms(decoded_at, prepared),
         "inference": _ms(prepared, inferred),
         "total": _ms(started, time.perf_counter()),
     }
-    return answer
+    return Answer(model.name, model.version, job.mode, decoded, pieces_found, input_png, timing_ms)
+
+
+def read(job: Job) -> Picture:
+    """Stage 1: the image file decoded, or the strokes drawn, as a grayscale working image."""
+    if job.strokes is not None:
+        if not job.strokes:
+            raise _nothing_drawn()
+        gray, scale, origin = render_strokes(job.strokes, job.mode == "text")
+        return Picture(gray, scale, origin)
+    gray, scale = decode_image(job.image)
+    return Picture(gray, scale)
+
+
+def find_ink(picture: Picture) -> np.ndarray:
+    """Stage 2: ink bright on black, paper and specks removed; a 422 when there is none."""
+    ink = to_ink(picture.gray)
+    if not ink.any():
+        raise _nothing_drawn()
+    return ink
+
+
+def find_pieces(ink: np.ndarray, text: bool) -> list[Piece]:
+    """Stage 3: the characters' ink, left to right (text mode), or all the ink as one character."""
+    if not text:
+        return [Piece(ink_box(ink), crop_to_ink(ink))]
+    pieces = segment_characters(ink)
+    if len(pieces) > MAX_CHARACTERS:
+        raise ApiError(422, "too_many_characters", f"found {len(pieces)} characters; the limit is {MAX_CHARACTERS}")
+    return [Piece((b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0), crop_to_ink(crop)) for b, crop in pieces]
+
+
+def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:
+    """Stage 4a: each piece framed the way the model's training data was, stacked for one model call."""
+    profile = PROFILES[model.profile]
+    return np.stack([profile(piece.ink) for piece in pieces])
+
+
+def decode(model: Model, mode: str, probabilities: np.ndarray, pieces: list[Piece], picture: Picture) -> Decoded:
+    """Stage 5: the model's probabilities -> the reading. Text mode reads the characters as independent."""
+    readings = [
+        Reading(*_best(p, model.labels), top=_top(p, model.labels), box=picture.to_client(piece.box))
+        for p, piece in zip(probabilities, pieces, strict=True)
+    ]
+    if mode != "text":
+        return Decoded(readings[0].prediction, readings[0].confidence, readings[0].top)
+    strings = _best_strings(probabilities, model.labels)
+    return Decoded(strings[0]["label"], strings[0]["probability"], strings, readings)
 
 
 def _nothing_drawn() -> ApiError:
     return ApiError(422, "nothing_drawn", "no ink was found in the image; draw or photograph a character")
+
+
+def _best(p: np.ndarray, labels: list[str]) -> tuple[str, float]:
+    best = int(p.argmax())
+    return labels[best], round(float(p[best]), 4)
 
 
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
@@ -183,7 +281,8 @@ def _best_strings(probabilities: np.ndarray, labels: list[str]) -> list[dict]:
     return [{"label": s, "probability": round(q, 4)} for s, q in beam]
 
 
-def _png_data_url(image: np.ndarray) -> str:
+def png_data_url(image: np.ndarray) -> str:
+    """A float image in [0, 1] as a data: URL, so a client can show what the model saw."""
     buffer = io.BytesIO()
     Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -83,8 +83,8 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box], np.ndarra
     return labels.reshape(height, width), boxes, areas
 
 
-def segment_characters(ink: np.ndarray) -> list[tuple[Box, np.ndarray]]:
-    """Split an ink image into characters: (box, the character's ink alone), left to right.
+def group_characters(ink: np.ndarray) -> tuple[np.ndarray, list[tuple[Box, list[int]]]]:
+    """(component labels, characters left to right as (box, component numbers)).
 
     Pieces are merged where they overlap horizontally, so the dot of an `i` or
     `j`, the two bars of `=` and a stroke drawn in two goes stay one character.
@@ -102,7 +102,17 @@ def segment_characters(ink: np.ndarray) -> list[tuple[Box, np.ndarray]]:
                 groups[-1] = (last.union(box), [*members, index + 1])
                 continue
         groups.append((box, [index + 1]))
-    groups = _absorb_fragments(groups, areas)
+    return labels, _absorb_fragments(groups, areas)
+
+
+def count_characters(ink: np.ndarray) -> int:
+    """How many characters the ink holds, as text mode would split it (a hint for single-mode answers)."""
+    return len(group_characters(ink)[1])
+
+
+def segment_characters(ink: np.ndarray) -> list[tuple[Box, np.ndarray]]:
+    """Split an ink image into characters: (box, the character's ink alone), left to right."""
+    labels, groups = group_characters(ink)
     characters = []
     for box, members in groups:
         window = (slice(box.y0, box.y1), slice(box.x0, box.x1))
