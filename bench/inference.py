@@ -16,9 +16,9 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from bench import MODELS_DIR, report
-from bench.keras_models import MODEL_NAMES, card, converted_tflite, keras_file
+from bench.keras_models import card, converted_tflite, keras_file
 from bench.samples import digit_images
-from recognizer.inference import load_model
+from recognizer.inference import find_models, load_model, quantize
 
 BATCH = 64
 
@@ -41,12 +41,7 @@ def litert(path: Path, images: np.ndarray, batch: int) -> Interpreter:
     detail = interpreter.get_input_details()[0]
     interpreter.resize_tensor_input(detail["index"], [batch, 28, 28, 1])
     interpreter.allocate_tensors()
-    scale, zero_point = detail["quantization"]
-    x = images[:batch, :, :, None]
-    if scale:
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
-    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    interpreter.set_tensor(detail["index"], quantize(images[:batch, :, :, None], detail))
     return interpreter
 
 
@@ -101,7 +96,7 @@ def run(quick: bool = False) -> report.Section:
     images = digit_images(BATCH).astype(np.float32) / 255.0
     section = report.Section("Inference (one model call, no HTTP)")
     rows, targets = [], []
-    for name in MODEL_NAMES:
+    for name in find_models(MODELS_DIR):
         for result in measure(name, images, count, max_seconds):
             p50, p99 = (report.percentile_ms(result["latencies"], q) for q in (50, 99))
             calls, per_second = len(result["latencies"]), f"{result['per_second']:,.0f}"

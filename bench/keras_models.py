@@ -17,8 +17,6 @@ from pathlib import Path
 
 from bench import ARTIFACTS, MODELS_DIR, ROOT
 
-MODEL_NAMES = ("digits", "characters")
-
 
 def card(name: str) -> dict:
     return json.loads((MODELS_DIR / f"{name}.json").read_text())

@@ -25,9 +25,10 @@ from packaging.utils import canonicalize_name
 
 from bench import ARTIFACTS, MODELS_DIR, ROOT, report, server
 from bench.http_load import run_load
-from bench.keras_models import MODEL_NAMES, card, converted_tflite, keras_file
+from bench.keras_models import card, converted_tflite, keras_file
 from bench.samples import probes
 from infra.run_local import free_port
+from recognizer.inference import find_models
 
 REQUIREMENTS = ROOT / "function" / "requirements.txt"
 CACHE = ARTIFACTS / "serving-install.json"
@@ -122,7 +123,7 @@ def run(quick: bool = False) -> report.Section:
             report.mb(zip_bytes) if zip_bytes else "no package.py, no build/function.zip",
         ],
     ]
-    for name in MODEL_NAMES:
+    for name in find_models(MODELS_DIR):
         files = {f"shipped .tflite ({card(name)['quantization']})": MODELS_DIR / f"{name}.tflite"}
         files |= {
             f"{kind} .tflite converted here": converted_tflite(name, kind == "int8") for kind in ("int8", "float32")

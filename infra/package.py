@@ -18,9 +18,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+from recognizer.inference import find_models
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "function"
-MODEL_NAMES = ("digits", "characters")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
 
 
@@ -32,11 +33,15 @@ def collect(function_dir: Path, models_dir: Path) -> dict[str, Path]:
         if "__pycache__" in relative.parts or "tests" in relative.parts or path.name.startswith("test_"):
             continue
         files[relative.as_posix()] = path
-    for name in MODEL_NAMES:
-        for suffix in (".tflite", ".json"):
-            path = models_dir / f"{name}{suffix}"
-            if not path.is_file():
-                raise FileNotFoundError(f"model file {path} is missing: run `make train` or `git checkout -- models/`")
+    names = find_models(models_dir)
+    if not names:
+        raise FileNotFoundError(f"no model cards in {models_dir}: run `make train` or `git checkout -- models/`")
+    for name in names:
+        path = models_dir / f"{name}.tflite"
+        if not path.is_file():
+            raise FileNotFoundError(f"model file {path} is missing: run `make train` or `git checkout -- models/`")
+    for path in sorted(models_dir.iterdir()):  # the models with their cards, and what they use (a language model)
+        if path.is_file() and not path.name.startswith("."):
             files[f"models/{path.name}"] = path
     for name, path in files.items():
         if not path.is_file():

@@ -16,12 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+from recognizer.inference import find_models
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = ROOT / "site"
-MODEL_NAMES = ("digits", "characters")
 
 
 class SiteHandler(http.server.SimpleHTTPRequestHandler):
@@ -57,11 +59,16 @@ def port_is_free(port: int) -> bool:
 
 def check_setup(port: int, site_port: int, models_dir: Path) -> str | None:
     """The first thing that stops a local run, as a one-line instruction; None if all is well."""
-    for name in MODEL_NAMES:
-        for suffix in (".tflite", ".json"):
-            path = models_dir / f"{name}{suffix}"
-            if not path.is_file():
-                return f"model file {path} is missing: restore it with `git checkout -- models/` or rebuild it with `make train`"
+    for path in sorted(models_dir.glob("*.tflite")):
+        if not path.with_suffix(".json").is_file():
+            return f"model card {path.with_suffix('.json')} is missing: restore it with `git checkout -- models/` or rebuild it with `make train`"
+    names = find_models(models_dir)
+    if not names:
+        return f"no model cards in {models_dir}: restore them with `git checkout -- models/` or rebuild them with `make train`"
+    for name in names:
+        path = models_dir / f"{name}.tflite"
+        if not path.is_file():
+            return f"model file {path} is missing: restore it with `git checkout -- models/` or rebuild it with `make train`"
     for what, p, var in (("function", port, "PORT"), ("site", site_port, "SITE_PORT")):
         if not port_is_free(p):
             return f"port {p} (for the {what}) is busy: stop what uses it (`ss -ltnp 'sport = :{p}'`) or run `make run {var}=<free port>`"
@@ -99,15 +106,32 @@ def start_function(port: int, site_port: int, models_dir: Path) -> subprocess.Po
     return subprocess.Popen(function_command(port), env=env)
 
 
-def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bool:
+def wait_until_answering(url: str, process: subprocess.Popen, seconds: float = 60) -> int:
+    """Poll `url` until the server gives any HTTP answer, and return its status.
+
+    The one wait used by `make run`, the tests and the benchmarks. Raises
+    RuntimeError when the process exits first, TimeoutError when `seconds` pass.
+    """
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as response:
-                return response.status == 200
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as error:  # an error status is still an answer
+            return error.code
         except OSError:
             time.sleep(0.1)
-    return False
+    raise TimeoutError(f"no answer from {url} within {seconds:g} s")
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bool:
+    """Whether the function at `url` answers /health with 200 within `seconds`."""
+    try:
+        return wait_until_answering(url + "/health", process, seconds) == 200
+    except (RuntimeError, TimeoutError):
+        return False
 
 
 def stop(process: subprocess.Popen, seconds: float = 10) -> None:

@@ -1,9 +1,8 @@
-"""Shared paths and fixtures. The function's folder goes on sys.path as it is when deployed."""
+"""Shared paths and fixtures. `recognizer`, `training`, `bench` and `infra` import from the editable install."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data"))
 MODELS_DIR = Path(os.environ.get("MODELS_DIR") or ROOT / "models")
 ARTIFACTS = ROOT / "tests" / "artifacts"
-
-sys.path.insert(0, str(ROOT / "function"))
-sys.path.insert(0, str(ROOT))
 
 needs_data = pytest.mark.skipif(
     not (DATA_DIR / "mnist").is_dir(), reason=f"the real data sets are not on this machine ({DATA_DIR})"

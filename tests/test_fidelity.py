@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import DATA_DIR, card, needs_data
-from synthetic import canvas_png, photo_jpeg, text_line
 from training.data import CHARACTER_LABELS, DIGIT_LABELS, load_emnist, load_mnist
+from training.synthetic import canvas_png, photo_jpeg, text_line
 
 pytestmark = [needs_data, pytest.mark.slow]
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,7 +26,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import MODELS_DIR, ROOT
-from infra.run_local import free_port, stop
+from infra.run_local import free_port, stop, wait_until_answering
 
 PACKAGE_PY = ROOT / "infra" / "package.py"
 MODEL_FILES = [f"{name}{suffix}" for name in ("digits", "characters") for suffix in (".tflite", ".json")]
@@ -96,8 +95,12 @@ def test_a_missing_model_is_one_clear_line(tmp_path):
     result = package(tmp_path / "function.zip", "--models-dir", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
-    assert "digits.tflite is missing" in result.stderr and "make train" in result.stderr
+    assert "no model cards" in result.stderr and "make train" in result.stderr
     assert "git checkout -- models/" in result.stderr
+    shutil.copy(MODELS_DIR / "digits.json", tmp_path / "digits.json")  # a card without its model
+    result = package(tmp_path / "function.zip", "--models-dir", str(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "digits.tflite is missing" in result.stderr and "make train" in result.stderr
     assert not (tmp_path / "function.zip").exists()
 
 
@@ -135,18 +138,13 @@ def start_server(folder: Path, venv: Path, port: int, log: Path) -> subprocess.P
 
 
 def wait_for_health(server: subprocess.Popen, url: str, log: Path) -> dict:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the function exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            status, _, body = get_json(url)
-            if status == 200:
-                return body
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"no answer from {url} within 90 s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_answering(url, server, seconds=90)
+    except (RuntimeError, TimeoutError) as error:
+        pytest.fail(f"{error}:\n{log.read_text()[-3000:]}")
+    status, _, body = get_json(url)
+    assert status == 200, body
+    return body
 
 
 @pytest.mark.slow

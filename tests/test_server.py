@@ -6,7 +6,6 @@ import http.client
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,7 @@ import pytest
 from test_api_contract import ONE_ONE, SEVEN, SEVEN_PNG
 
 from conftest import MODELS_DIR
-from infra.run_local import free_port, function_command
+from infra.run_local import free_port, function_command, wait_until_answering
 from recognizer.api import MAX_BODY_BYTES
 
 
@@ -25,18 +24,10 @@ def start_function(port: int, **env: str) -> subprocess.Popen:
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:  # any answer means the server is up
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(url)
+    try:
+        wait_until_answering(url, process, seconds)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}: {process.stderr.read().decode()[-2000:]}") from error
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,16 @@ except ImportError:  # older installs ship only the predecessor package
 DEFAULT_MODEL = "digits"  # what a request that names no model gets, and the first model listed
 
 
+def quantize(images: np.ndarray, detail: dict) -> np.ndarray:
+    """Float images in [0, 1] -> an interpreter input's dtype, using that input's quantization (`detail`)."""
+    scale, zero_point = detail["quantization"]
+    dtype = detail["dtype"]
+    if scale == 0:  # a float input
+        return images.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(images / scale + zero_point), info.min, info.max).astype(dtype)
+
+
 class ModelFileError(Exception):
     """A model or its card is missing or unreadable; the message says what to do."""
 
@@ -74,12 +84,7 @@ class Model:
 
     def quantize(self, images: np.ndarray) -> np.ndarray:
         """Float images in [0, 1] -> the model's input dtype, using its quantization."""
-        scale, zero_point = self._input["quantization"]
-        dtype = self._input["dtype"]
-        if scale == 0:  # a float input
-            return images.astype(dtype)
-        info = np.iinfo(dtype)
-        return np.clip(np.round(images / scale + zero_point), info.min, info.max).astype(dtype)
+        return quantize(images, self._input)
 
     def outputs(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) float images -> (n, outputs) float raw outputs (logits for a logits card), dequantized."""

@@ -1,7 +1,8 @@
 """Turn real test-set images into what people send: canvas PNGs, phone photos, lines of text.
 
-Used by the fidelity tests and the benchmarks. Every generator is seeded, so a
-failure can be reproduced image by image.
+Used by the fidelity tests, the text evaluation and the benchmarks, never by
+training itself. Every generator is seeded, so a failure can be reproduced
+image by image.
 """
 
 from __future__ import annotations
