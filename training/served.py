@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from function.recognizer.preprocess import PROFILES, crop_to_ink, to_ink
+from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
 
 SERVED_SHARE = 0.5  # the other half stay as they are, so the net keeps reading the originals as well
 SIDES = (112, 280)  # upscaled to a drawing's size on a page before preprocessing, as the site sends

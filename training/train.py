@@ -28,11 +28,17 @@ RUNS_DIR = Path(__file__).resolve().parent / "runs"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 TASKS = {
-    "digits": {"labels": DIGIT_LABELS, "profile": "mnist", "evaluation_set": "MNIST t10k (10,000 images)"},
+    "digits": {
+        "labels": DIGIT_LABELS,
+        "profile": "mnist",
+        "evaluation_set": "MNIST t10k (10,000 images)",
+        "reason": "not_a_digit",
+    },
     "characters": {
         "labels": CHARACTER_LABELS,
         "profile": "emnist",
         "evaluation_set": "emnist-balanced-heldout (3,482 images)",
+        "reason": "not_a_character",
     },
 }
 
@@ -46,6 +52,7 @@ RECIPES = {
         "clean_epochs": 2,  # 99.60 -> 99.69 % on t10k
         "lr_decay": 0.9,
         "balance_classes": False,
+        "reject": True,  # one more output, "none of these", trained on training/negatives.py
     },
     "characters": {
         "architecture": "vgg",  # 90.41 % int8 after the clean epochs, against 89.63 % for seed-nopool-head
@@ -55,6 +62,7 @@ RECIPES = {
         "served_epochs": 2,  # canvas drawings 1.2 -> 0.3 point below held-out (see served.py)
         "lr_decay": 0.85,
         "balance_classes": True,
+        "reject": True,
     },
 }
 BATCH_SIZE = 128
@@ -64,6 +72,9 @@ VALIDATION_FRACTION = 0.04
 # Conv128 head lost 0.17 point in int8; with 4,000 it lost nothing.
 CALIBRATION_IMAGES = 4000
 SEED = 7
+# Negatives for the reject class: how many, and the share of them that are EMNIST letters (digits only).
+NEGATIVES = {"digits": (12000, 2 / 3), "characters": (10000, 0.0)}
+PROVISIONAL_THRESHOLD = 0.5  # until training/calibrate.py tunes it on the validation slice
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,14 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    run(args.task, recipe, train, evaluation, args.out, args.baseline, args.limit, args.resume_from)
+    negatives = None
+    if recipe.get("reject"):
+        from training.negatives import training_negatives
+
+        count, letter_share = NEGATIVES[args.task]
+        negatives = training_negatives(args.task, args.data_dir, count, letter_share, SEED)
+    run(args.task, recipe, train, evaluation, args.out, args.baseline, args.limit, args.resume_from, negatives)
     return 0
 
 
-def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int | None, resume_from=None) -> dict:
+def run(
+    task, recipe, train, evaluation, out: Path, baseline: bool, limit: int | None, resume_from=None, negatives=None
+) -> dict:
     import keras
 
-    from function.recognizer.inference import Model
+    from recognizer.inference import Model
     from training.augment import augmented_batches
     from training.convert import to_tflite
     from training.model import build_model
@@ -126,6 +145,18 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         order = order[:limit]
     n_val = max(1, int(len(order) * VALIDATION_FRACTION))
     val, fit = order[:n_val], order[n_val:]
+    classes = len(spec["labels"])
+    outputs = classes
+    if negatives is not None:  # the reject class: one more output, split the same way
+        outputs += 1
+        neg_order = np.random.default_rng(SEED + 1).permutation(len(negatives))
+        if limit:
+            neg_order = neg_order[: max(2, round(len(negatives) * len(order) / len(x)))]
+        n_neg_val = max(1, int(len(neg_order) * VALIDATION_FRACTION))
+        val = np.concatenate([val, len(x) + neg_order[:n_neg_val]])
+        fit = np.random.default_rng(SEED + 2).permutation(np.concatenate([fit, len(x) + neg_order[n_neg_val:]]))
+        x = np.concatenate([x, negatives])
+        y = np.concatenate([y, np.full(len(negatives), classes, y.dtype)])
     x_eval = evaluation.images.astype(np.float32) / 255.0
 
     initial_epoch = 0
@@ -133,14 +164,16 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         model = keras.saving.load_model(resume_from)
         initial_epoch = int(model.optimizer.iterations.numpy()) // -(-len(fit) // BATCH_SIZE)
     else:
-        model = build_model(recipe["architecture"], len(spec["labels"]))
+        model = build_model(recipe["architecture"], outputs)
         model.compile(keras.optimizers.Adam(LEARNING_RATE), "sparse_categorical_crossentropy", metrics=["accuracy"])
     class_weight = None
     if recipe["balance_classes"]:  # the evaluation set is balanced; weight each class equally
-        counts = np.bincount(y[fit], minlength=len(spec["labels"])).astype(np.float64)
+        counts = np.bincount(y[fit], minlength=outputs).astype(np.float64)
         class_weight = {i: float(len(fit) / (len(counts) * c)) for i, c in enumerate(counts) if c}
     clean_epochs = recipe.get("clean_epochs", 0)
     run_name = f"{task}-baseline" if baseline else f"{task}-{recipe['architecture']}-{recipe['epochs']}ep"
+    if negatives is not None:
+        run_name += "-reject"
     if float(recipe["augment"]) not in (0.0, 1.0):
         run_name += f"-augment{recipe['augment']}"
     if clean_epochs:
@@ -180,15 +213,23 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
         model.save(CHECKPOINT_DIR / f"{run_name}.keras")
     keras_accuracy = round(
-        float(np.mean(model.predict(x_eval[..., None], verbose=0).argmax(1) == evaluation.labels)), 5
+        float(np.mean(model.predict(x_eval[..., None], verbose=0)[:, :classes].argmax(1) == evaluation.labels)), 5
     )
 
+    rejection = None
+    if negatives is not None:
+        rejection = {
+            "method": "extra_class",
+            "output_index": classes,
+            "threshold": PROVISIONAL_THRESHOLD,
+            "reason": spec["reason"],
+        }
     tflite, quantization = to_tflite(model, x[fit][:CALIBRATION_IMAGES]), "int8"
-    report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
+    report, details = _score(tflite, spec, x_eval, evaluation.labels, Model, rejection)
     if keras_accuracy - report["accuracy"] > 0.001:  # DESIGN: float only if int8 costs > 0.1 point
         print(f"int8 lost {keras_accuracy - report['accuracy']:.4f}; shipping float", file=sys.stderr)
         tflite, quantization = to_tflite(model, x[fit][:CALIBRATION_IMAGES], int8=False), "float32"
-        report, details = _score(tflite, spec, x_eval, evaluation.labels, Model)
+        report, details = _score(tflite, spec, x_eval, evaluation.labels, Model, rejection)
 
     summary = {
         "recipe": recipe,
@@ -196,6 +237,7 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         "learning_rate": f"{LEARNING_RATE} * {recipe['lr_decay']} ** epoch",
         "optimizer": "adam",
         "train_images": len(fit),
+        "negatives": None if negatives is None else int(np.sum(y[fit] == classes)),
         "validation_images": len(val),
         "parameters": model.count_params(),
         "seconds": seconds,
@@ -227,12 +269,14 @@ def run(task, recipe, train, evaluation, out: Path, baseline: bool, limit: int |
         baseline=json.loads(baseline_path.read_text()) if baseline_path.exists() else None,
         experiments=[json.loads(p.read_text()) for p in sorted(RUNS_DIR.glob(f"{task}-*.json")) if p != baseline_path],
     )
+    if rejection:
+        card["rejection"] = rejection
     write_atomically(out / f"{task}.tflite", tflite)
     write_atomically(out / f"{task}.json", (json.dumps(card, indent=2) + "\n").encode())
     return summary
 
 
-def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, model_class) -> tuple[dict, tuple]:
+def _score(tflite: bytes, spec: dict, images, labels, model_class, rejection=None) -> tuple[dict, tuple]:
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
         f.write(tflite)
         f.flush()
@@ -244,6 +288,7 @@ def _score(tflite: bytes, spec: dict, images: np.ndarray, labels: np.ndarray, mo
                 "preprocessing": spec["profile"],
                 "version": "",
                 "output": {"values": OUTPUT_VALUES},
+                **({"rejection": rejection} if rejection else {}),
             },
         )
         predicted = model.probabilities(images).argmax(1)
