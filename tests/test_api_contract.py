@@ -222,6 +222,11 @@ def _noise_photo() -> bytes:
     return buffer.getvalue()
 
 
+def _bars(count: int) -> bytes:
+    """`count` separate vertical bars on one line: that many characters in text mode."""
+    return png(drawn([[[10 + 20 * i, 10], [10 + 20 * i, 110]] for i in range(count)], (20 * count + 20, 120), 6))
+
+
 J = "application/json"
 BAD_REQUESTS = [
     # (name, method, path, body, content type, status, error code)
@@ -264,6 +269,43 @@ BAD_REQUESTS = [
     ("unknown model", "POST", "/predict", b'{"strokes": [[[1, 1]]], "model": "cats"}', J, 404, "unknown_model"),
     ("model not a string", "POST", "/predict", b'{"strokes": [[[1, 1]]], "model": 3}', J, 400, "bad_model"),
     ("unknown mode", "POST", "/predict", b'{"strokes": [[[1, 1]]], "mode": "poem"}', J, 400, "unknown_mode"),
+    # Falsy values are mistakes, not requests for the default (only an absent field or null is).
+    *[
+        (
+            f"model {value}",
+            "POST",
+            "/predict",
+            b'{"strokes": [[[1, 1], [9, 9]]], "model": ' + value + b"}",
+            J,
+            400,
+            "bad_model",
+        )
+        for value in (b"false", b"0", b'""', b"[]", b"{}")
+    ],
+    *[
+        (
+            f"mode {value}",
+            "POST",
+            "/predict",
+            b'{"strokes": [[[1, 1], [9, 9]]], "mode": ' + value + b"}",
+            J,
+            400,
+            "bad_mode",
+        )
+        for value in (b"false", b"0", b'""', b"[]")
+    ],
+    ("empty model in the query", "POST", "/predict?model=", SEVEN_PNG, "image/png", 400, "bad_model"),
+    (
+        "multipart without its end",
+        "POST",
+        "/predict",
+        b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc',
+        "multipart/form-data; boundary=XX",
+        400,
+        None,
+    ),
+    ("multipart without a boundary", "POST", "/predict", b"abc", "multipart/form-data", 400, None),
+    ("seventy characters", "POST", "/predict?mode=text", _bars(70), "image/png", 422, "too_many_characters"),
     ("strokes not a list", "POST", "/predict", b'{"strokes": "abc"}', J, 400, "bad_strokes"),
     ("stroke not a list", "POST", "/predict", b'{"strokes": [5]}', J, 400, "bad_strokes"),
     ("point not a pair", "POST", "/predict", b'{"strokes": [[[1]]]}', J, 400, "bad_strokes"),
@@ -353,3 +395,26 @@ def test_chunked_body_within_the_limit_is_read(client):
 def test_multipart_without_image_field(client):
     response = client.post("/predict", data={"model": "digits"}, content_type="multipart/form-data")
     assert response.status_code == 400 and response.json["error"]["code"] == "missing_image"
+
+
+def test_sixty_four_characters_are_still_read(client):
+    response = client.post("/predict?mode=text", data=_bars(64), content_type="image/png")
+    assert response.status_code == 200 and len(response.json["characters"]) == 64
+
+
+def test_a_bug_is_a_json_500_with_cors(client, monkeypatch):
+    """An unexpected exception in a stage is answered as JSON the site can show, never an HTML page."""
+
+    def broken(picture):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("recognizer.api.find_ink", broken)
+    response = client.post("/predict", data=SEVEN_PNG, content_type="image/png", headers={"Origin": "http://x.example"})
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "internal" and "a bug" not in response.json["error"]["message"]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_single_answer_says_how_many_characters_it_saw(client):
+    assert client.post("/predict", json={"strokes": SEVEN}).json["pieces"] == 1
+    assert client.post("/predict", json={"strokes": ONE_ONE}).json["pieces"] == 2

@@ -178,8 +178,8 @@ def _choice(source: dict, key: str, allowed: tuple[str, ...]) -> str:
     value = source.get(key)
     if value is None:
         return allowed[0]
-    if not isinstance(value, str):
-        raise ApiError(400, f"bad_{key}", f"'{key}' must be a string, one of: {', '.join(allowed)}")
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, f"bad_{key}", f"'{key}' must be one of the strings: {', '.join(allowed)}")
     if value not in allowed:
         status = 404 if key == "model" else 400
         raise ApiError(status, f"unknown_{key}", f"unknown {key} {value!r}; use one of: {', '.join(allowed)}")
