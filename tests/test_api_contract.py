@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN.md through functions-framework's app: input forms, answers, errors, CORS."""
+"""The HTTP contract (README's API section) through functions-framework's app: input forms, answers, errors, CORS."""
 
 from __future__ import annotations
 
