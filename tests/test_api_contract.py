@@ -40,11 +40,14 @@ SEVEN_PNG = png(drawn())
 def check_answer(answer: dict, model: str = "digits") -> None:
     assert answer["model"] == model
     assert len(answer["model_version"]) == 64
-    assert 0 <= answer["confidence"] <= 1
+    assert 0 < answer["confidence"] < 1, "no answer is ever exactly certain or impossible"
     assert len(answer["top"]) == 5
     assert answer["top"][0]["label"] == answer["prediction"]
     probabilities = [entry["probability"] for entry in answer["top"]]
-    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0005
+    assert all(0 < p < 1 for p in probabilities)
+    if answer["mode"] == "single":
+        assert answer["rejected"] is False and answer["reason"] is None
     assert answer["input"].startswith("data:image/png;base64,")
     assert {"decode", "preprocess", "inference", "total"} <= answer["timing_ms"].keys()
 

@@ -32,6 +32,7 @@ MAX_CHARACTERS = 64  # pieces found in text mode
 MODES = ("single", "text")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
 TOP_K = 5
+PROBABILITY_FLOOR = 0.0001  # answered probabilities lie in [0.0001, 0.9999]
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,20 @@ class Piece:
 
 @dataclass(frozen=True)
 class Reading:
-    """What one character was read as: the most probable label first, then the rest of the top-k."""
+    """What one character was read as: the most probable label, or nothing when the model rejected it.
 
-    prediction: str
-    confidence: float
+    A rejected piece ("none of these": a scribble, a letter in digit mode) has
+    no prediction or confidence; its top-k of real classes is still listed.
+    """
+
+    prediction: str | None
+    confidence: float | None
     top: list[dict]
     box: list[float] | None = None
+    rejected: bool = False
 
     def to_json(self) -> dict:
-        answer = {"prediction": self.prediction, "confidence": self.confidence}
+        answer = {"prediction": self.prediction, "confidence": self.confidence, "rejected": self.rejected}
         if self.box is not None:
             answer["box"] = self.box
         return answer | {"top": self.top}
@@ -88,10 +94,12 @@ class Reading:
 class Decoded:
     """Stage 5's result: the reading of the whole input (text mode: the string and each character's reading)."""
 
-    prediction: str
-    confidence: float
+    prediction: str | None
+    confidence: float | None
     top: list[dict]
     characters: list[Reading] | None = None  # text mode only
+    rejected: bool = False  # single mode: the model says this is none of its classes
+    reason: str | None = None  # why it was rejected, e.g. not_a_digit
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class Answer:
         if decoded.characters is not None:
             answer |= {"text": decoded.prediction, "characters": [c.to_json() for c in decoded.characters]}
         else:
-            answer["pieces"] = self.pieces
+            answer |= {"rejected": decoded.rejected, "reason": decoded.reason, "pieces": self.pieces}
         return answer | {"input": self.input_png, "timing_ms": self.timing_ms}
 
 
@@ -197,9 +205,9 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     pieces = find_pieces(ink, text)
     inputs = prepare(model, pieces)
     prepared = time.perf_counter()
-    probabilities = model.probabilities(inputs)
+    probabilities, rejected = model.predict(inputs)
     inferred = time.perf_counter()
-    decoded = decode(model, job.mode, probabilities, pieces, picture)
+    decoded = decode(model, job.mode, probabilities, rejected, pieces, picture)
     pieces_found = len(pieces) if text else count_characters(ink)
     input_png = png_data_url(np.concatenate(list(inputs), axis=1))
     timing_ms = {
@@ -246,30 +254,42 @@ def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:
     return np.stack([profile(piece.ink) for piece in pieces])
 
 
-def decode(model: Model, mode: str, probabilities: np.ndarray, pieces: list[Piece], picture: Picture) -> Decoded:
+def decode(
+    model: Model, mode: str, probabilities: np.ndarray, rejected: np.ndarray, pieces: list[Piece], picture: Picture
+) -> Decoded:
     """Stage 5: the model's probabilities -> the reading. Text mode reads the characters as independent."""
     readings = [
-        Reading(*_best(p, model.labels), top=_top(p, model.labels), box=picture.to_client(piece.box))
-        for p, piece in zip(probabilities, pieces, strict=True)
+        _reading(p, model.labels, bool(no), picture.to_client(piece.box))
+        for p, no, piece in zip(probabilities, rejected, pieces, strict=True)
     ]
     if mode != "text":
-        return Decoded(readings[0].prediction, readings[0].confidence, readings[0].top)
-    strings = _best_strings(probabilities, model.labels)
+        first = readings[0]
+        reason = model.rejection_reason if first.rejected else None
+        return Decoded(first.prediction, first.confidence, first.top, rejected=first.rejected, reason=reason)
+    kept = probabilities[~rejected]  # a rejected piece is marked in `characters`, not read as a character
+    strings = _best_strings(kept, model.labels) if len(kept) else [{"label": "", "probability": probability(1.0)}]
     return Decoded(strings[0]["label"], strings[0]["probability"], strings, readings)
+
+
+def _reading(p: np.ndarray, labels: list[str], rejected: bool, box: list[float]) -> Reading:
+    top = _top(p, labels)
+    if rejected:
+        return Reading(None, None, top, box, rejected=True)
+    return Reading(top[0]["label"], top[0]["probability"], top, box)
+
+
+def probability(p: float) -> float:
+    """A probability as answered: 4 decimals, and never exactly 0 or 1 (no model is that sure)."""
+    return min(max(round(p, 4), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 
 
 def _nothing_drawn() -> ApiError:
     return ApiError(422, "nothing_drawn", "no ink was found in the image; draw or photograph a character")
 
 
-def _best(p: np.ndarray, labels: list[str]) -> tuple[str, float]:
-    best = int(p.argmax())
-    return labels[best], round(float(p[best]), 4)
-
-
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
     order = np.argsort(-p, kind="stable")[:TOP_K]  # ties in label order
-    return [{"label": labels[i], "probability": round(float(p[i]), 4)} for i in order]
+    return [{"label": labels[i], "probability": probability(float(p[i]))} for i in order]
 
 
 def _best_strings(probabilities: np.ndarray, labels: list[str]) -> list[dict]:
@@ -278,7 +298,7 @@ def _best_strings(probabilities: np.ndarray, labels: list[str]) -> list[dict]:
     for p in probabilities:
         options = np.argsort(-p, kind="stable")[:TOP_K]
         beam = sorted(((s + labels[i], q * float(p[i])) for s, q in beam for i in options), key=lambda b: -b[1])[:TOP_K]
-    return [{"label": s, "probability": round(q, 4)} for s, q in beam]
+    return [{"label": s, "probability": probability(q)} for s, q in beam]
 
 
 def png_data_url(image: np.ndarray) -> str:
