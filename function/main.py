@@ -20,12 +20,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import flask
 import functions_framework
-from werkzeug.exceptions import HTTPException
+import server_limits
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
+
+server_limits.install()  # the server's timeouts and size limits (server_limits.py says why here)
 
 HERE = Path(__file__).resolve().parent
 MODELS_DIR = Path(
@@ -93,17 +96,30 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
     """(raw body, form fields, uploaded files), never reading more than MAX_BODY_BYTES + 1.
 
     A chunked upload has no Content-Length to check up front, so the limit is
-    enforced while reading; multipart is parsed from the bytes already read.
+    enforced while reading; multipart is parsed from the bytes already read,
+    with at most MAX_FORM_PARTS parts. A body whose framing is broken (a bad
+    chunk size, a missing terminator) or that stops arriving is a client error.
     """
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise _too_large()
-    body = request.stream.read(MAX_BODY_BYTES + 1)
+    try:
+        body = request.stream.read(MAX_BODY_BYTES + 1)
+    except TimeoutError as exc:
+        raise ApiError(408, "request_timeout", "the request body stopped arriving") from exc
+    except server_limits.FRAMING_ERRORS as exc:
+        raise ApiError(400, "bad_body", f"the request body could not be read ({str(exc)[:200]})") from exc
     if len(body) > MAX_BODY_BYTES:
         raise _too_large()
     if request.mimetype != "multipart/form-data":
         return body, {}, {}
+    parser = FormDataParser(
+        max_form_parts=server_limits.MAX_FORM_PARTS, max_form_memory_size=server_limits.MAX_FORM_FIELD_BYTES
+    )
     try:
-        _, form, files = FormDataParser().parse(io.BytesIO(body), request.mimetype, len(body), request.mimetype_params)
+        _, form, files = parser.parse(io.BytesIO(body), request.mimetype, len(body), request.mimetype_params)
+    except RequestEntityTooLarge as exc:
+        message = f"the form has more than {server_limits.MAX_FORM_PARTS} parts or over {server_limits.MAX_FORM_FIELD_BYTES // 1024} KB of fields"
+        raise ApiError(413, "form_too_large", message) from exc
     except HTTPException as exc:
         raise ApiError(400, "bad_request", f"the multipart body could not be read ({exc.description})") from exc
     return b"", form.to_dict(), {name: f.read() for name, f in files.items()}
