@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .segment import label_components
+from .segment import find_runs
 
 CLEAN_BACKGROUND_SHARE = 0.5  # a drawing: at least half the pixels are plain background
 MIN_CONTRAST = 0.15  # ink must stand this far above the paper, or nothing was drawn
@@ -25,24 +25,41 @@ BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
 def to_ink(gray: np.ndarray) -> np.ndarray:
     """Grayscale of either polarity -> ink bright on black, paper, shading and specks removed.
 
-    An all-zero answer means nothing was drawn, or only a speck.
+    An all-zero answer means nothing was drawn, or only a speck. The
+    threshold needs every pixel; the rest (specks, rim, scaling) runs on the
+    ink's bounding box plus the one-pixel rim, the only pixels it can change.
     """
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.mean(border > 0.5) > 0.5:  # mostly light paper: the ink is dark
+    if np.count_nonzero(border > 0.5) > 0.5 * border.size:  # mostly light paper: the ink is dark
         gray = 1.0 - gray
-    if np.mean(gray < 0.04) < CLEAN_BACKGROUND_SHARE:  # a photo or scan: even out the lighting
+    if np.count_nonzero(gray < 0.04) < CLEAN_BACKGROUND_SHARE * gray.size:  # a photo or scan: even out the light
         gray = np.clip(gray - estimate_background(gray), 0.0, 1.0)
     histogram = np.bincount(np.round(gray * 255).astype(np.uint8).ravel(), minlength=256)
     level = otsu_threshold(histogram)
     paper, ink_levels = histogram[: level + 1], histogram[level + 1 :]
     if not ink_levels.sum() or _mean_level(ink_levels, level + 1) - _mean_level(paper, 0) < MIN_CONTRAST * 255:
         return np.zeros_like(gray)
-    mask = drop_specks(gray > (level + 0.5) / 255)
+    mask = gray > (level + 0.5) / 255
+    if not mask.any():
+        return np.zeros_like(gray)
+    window = _around(ink_box(mask), 1, gray.shape)
+    mask = drop_specks(mask[window])
     if max(crop_to_ink(mask).shape) < max(MIN_INK_PIXELS, MIN_INK_SHARE * max(gray.shape)):
         return np.zeros_like(gray)
     mask = dilate(mask)  # keep each stroke's anti-aliased rim
     strong = (level + 1 + np.searchsorted(np.cumsum(ink_levels), 0.9 * ink_levels.sum())) / 255
-    return np.clip(np.where(mask, gray, 0.0) / strong, 0.0, 1.0).astype(np.float32)
+    ink = np.zeros(gray.shape, np.float32)
+    ink[window] = np.clip(np.where(mask, gray[window], 0.0) / strong, 0.0, 1.0)
+    return ink
+
+
+def _around(box: tuple[int, int, int, int], margin: int, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The box (x, y, width, height) grown by `margin` pixels on every side, within the image, as slices."""
+    x, y, width, height = box
+    return (
+        slice(max(y - margin, 0), min(y + height + margin, shape[0])),
+        slice(max(x - margin, 0), min(x + width + margin, shape[1])),
+    )
 
 
 def _mean_level(histogram: np.ndarray, first: int) -> float:
@@ -90,11 +107,13 @@ def otsu_threshold(histogram: np.ndarray) -> int:
 
 
 def drop_specks(mask: np.ndarray) -> np.ndarray:
-    labels, _, areas = label_components(mask)
-    if not len(areas):
+    """The mask without pieces much smaller than the largest; the mask itself when there are none."""
+    runs = find_runs(mask)
+    if not runs.count:
         return mask
-    keep = np.concatenate([[False], areas >= SPECK_SHARE * areas.max()])
-    return keep[labels]
+    areas = runs.areas()
+    keep = areas >= SPECK_SHARE * areas.max()
+    return mask if keep.all() else runs.paint(mask.shape, keep)
 
 
 def dilate(mask: np.ndarray) -> np.ndarray:

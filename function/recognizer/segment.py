@@ -32,26 +32,70 @@ class Box:
         return Box(min(self.y0, other.y0), min(self.x0, other.x0), max(self.y1, other.y1), max(self.x1, other.x1))
 
 
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box], np.ndarray]:
-    """8-connected components of a boolean mask: (labels 1..n, boxes, areas); 0 is background.
+@dataclass(frozen=True)
+class Runs:
+    """Runs of ink per row: run k covers columns [starts[k], ends[k]) of row rows[k] and is in `component[k]`."""
 
-    Works on runs of ink per row: runs in neighbouring rows that touch are
-    joined by a vectorised union-find (hook roots, then compress paths).
+    rows: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    component: np.ndarray
+    count: int  # components
+
+    def areas(self) -> np.ndarray:
+        return np.bincount(self.component, weights=self.ends - self.starts, minlength=self.count)
+
+    def boxes(self) -> list[Box]:
+        y0, x0 = np.full(self.count, np.iinfo(np.intp).max), np.full(self.count, np.iinfo(np.intp).max)
+        y1, x1 = np.zeros(self.count, np.intp), np.zeros(self.count, np.intp)
+        np.minimum.at(y0, self.component, self.rows)
+        np.maximum.at(y1, self.component, self.rows + 1)
+        np.minimum.at(x0, self.component, self.starts)
+        np.maximum.at(x1, self.component, self.ends)
+        return [Box(int(y0[k]), int(x0[k]), int(y1[k]), int(x1[k])) for k in range(self.count)]
+
+    def paint(self, shape: tuple[int, int], values: np.ndarray) -> np.ndarray:
+        """An image of `shape` with each run's pixels set to `values[its component]` (0 elsewhere)."""
+        height, width = shape
+        out = np.zeros(height * width, values.dtype)
+        lengths = self.ends - self.starts
+        offsets = np.repeat(self.rows * width + self.starts - np.cumsum(lengths) + lengths, lengths)
+        out[offsets + np.arange(lengths.sum())] = np.repeat(values[self.component], lengths)
+        return out.reshape(shape)
+
+    def labels(self, shape: tuple[int, int]) -> np.ndarray:
+        """Each pixel's component number, 1..count; 0 is background."""
+        return self.paint(shape, np.arange(1, self.count + 1, dtype=np.int32))
+
+
+def find_runs(mask: np.ndarray) -> Runs:
+    """The mask's runs of ink per row, joined into 8-connected components.
+
+    Only the mask's bounding box is scanned, so the cost follows the ink, not
+    the image. Runs in neighbouring rows that touch are joined by a vectorised
+    union-find (hook roots, then compress paths); components are numbered in
+    raster order of their first run.
     """
-    height, width = mask.shape
-    padded = np.zeros((height, width + 2), np.int8)
-    padded[:, 1:-1] = mask
-    edges = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    ends = np.nonzero(edges == -1)[1]  # exclusive
+    rows_with_ink = np.flatnonzero(mask.any(axis=1))
+    if not len(rows_with_ink):
+        empty = np.zeros(0, np.intp)
+        return Runs(empty, empty, empty, empty, 0)
+    columns = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = rows_with_ink[0], rows_with_ink[-1] + 1, columns[0], columns[-1] + 1
+    stride = x1 - x0 + 1  # one zero column after each row, so every run ends inside its row
+    padded = np.zeros((y1 - y0, stride), np.int8)
+    padded[:, :-1] = mask[y0:y1, x0:x1]
+    flat = padded.ravel()
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    if flat[0]:
+        changes = np.concatenate([[0], changes])
+    starts, ends = changes[0::2], changes[1::2]  # ends exclusive
+    rows = starts // stride
     n = len(rows)
-    if n == 0:
-        return np.zeros(mask.shape, np.int32), [], np.zeros(0)
     # Runs j in the row above touch run i when start_j <= end_i and start_i <= end_j
-    # (one column of slack makes diagonal neighbours touch).
-    stride = width + 2
-    first = np.searchsorted(rows * stride + ends, (rows - 1) * stride + starts, side="left")
-    last = np.searchsorted(rows * stride + starts, (rows - 1) * stride + ends, side="right")
+    # (one column of slack makes diagonal neighbours touch); positions are row * stride + column.
+    first = np.searchsorted(ends, starts - stride, side="left")
+    last = np.searchsorted(starts, ends - stride, side="right")
     count = np.maximum(last - first, 0)
     a = np.repeat(np.arange(n), count)
     b = np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
@@ -66,32 +110,31 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box], np.ndarra
             if np.array_equal(nxt, root):
                 break
             root = nxt
-    _, run_label = np.unique(root, return_inverse=True)
-    components = int(run_label.max()) + 1
-    lengths = ends - starts
-    offsets = np.repeat(rows * width + starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    labels = np.zeros(height * width, np.int32)
-    labels[offsets] = np.repeat(run_label + 1, lengths)
-    areas = np.bincount(run_label, weights=lengths, minlength=components)
-    y0, x0 = np.full(components, height), np.full(components, width)
-    y1, x1 = np.zeros(components, int), np.zeros(components, int)
-    np.minimum.at(y0, run_label, rows)
-    np.maximum.at(y1, run_label, rows + 1)
-    np.minimum.at(x0, run_label, starts)
-    np.maximum.at(x1, run_label, ends)
-    boxes = [Box(int(y0[k]), int(x0[k]), int(y1[k]), int(x1[k])) for k in range(components)]
-    return labels.reshape(height, width), boxes, areas
+    _, component = np.unique(root, return_inverse=True)
+    columns_start = starts - rows * stride
+    return Runs(rows + y0, columns_start + x0, ends - rows * stride + x0, component, int(component.max()) + 1)
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[Box], np.ndarray]:
+    """8-connected components of a boolean mask: (labels 1..n, boxes, areas); 0 is background."""
+    runs = find_runs(mask)
+    return runs.labels(mask.shape), runs.boxes(), runs.areas()
 
 
 def group_characters(ink: np.ndarray) -> tuple[np.ndarray, list[tuple[Box, list[int]]]]:
-    """(component labels, characters left to right as (box, component numbers)).
+    """(component labels, characters left to right as (box, component numbers))."""
+    runs = find_runs(ink > 0)
+    return runs.labels(ink.shape), group_components(runs.boxes(), runs.areas())
+
+
+def group_components(boxes: list[Box], areas: np.ndarray) -> list[tuple[Box, list[int]]]:
+    """Components (numbered from 1, with their boxes and areas) -> characters left to right.
 
     Pieces are merged where they overlap horizontally, so the dot of an `i` or
     `j`, the two bars of `=` and a stroke drawn in two goes stay one character.
     A small fragment (a broken-off bar, a pen touch) joins its nearest
     neighbour instead of counting as a character of its own.
     """
-    labels, boxes, areas = label_components(ink > 0)
     groups: list[tuple[Box, list[int]]] = []
     for index in sorted(range(len(boxes)), key=lambda k: (boxes[k].x0, boxes[k].x1)):
         box = boxes[index]
@@ -102,12 +145,16 @@ def group_characters(ink: np.ndarray) -> tuple[np.ndarray, list[tuple[Box, list[
                 groups[-1] = (last.union(box), [*members, index + 1])
                 continue
         groups.append((box, [index + 1]))
-    return labels, _absorb_fragments(groups, areas)
+    return _absorb_fragments(groups, areas)
 
 
 def count_characters(ink: np.ndarray) -> int:
-    """How many characters the ink holds, as text mode would split it (a hint for single-mode answers)."""
-    return len(group_characters(ink)[1])
+    """How many characters the ink holds, as text mode would split it (a hint for single-mode answers).
+
+    No label image is painted: the runs' boxes and areas are all the grouping needs.
+    """
+    runs = find_runs(ink > 0)
+    return len(group_components(runs.boxes(), runs.areas()))
 
 
 def segment_characters(ink: np.ndarray) -> list[tuple[Box, np.ndarray]]:
