@@ -77,6 +77,7 @@ def settings() -> dict:
         "limit_request_field_size": MAX_HEADER_FIELD_BYTES,
         "worker_connections": MAX_CONNECTIONS,
         "http_protocols": "h1",
+        "control_socket_disable": True,  # gunicorn 27's local management socket: nothing here uses it
     }
 
 
@@ -219,10 +220,6 @@ class Incoming:
                 if data[line_end : line_end + 4] == b"\r\n\r\n" or data.find(b"\r\n\r\n", line_end) >= 0:
                     self.done = True
                 return
-            self.chunk_total += size
-            if self.chunk_total > MAX_BODY_BYTES:
-                self.done = True  # the app reads MAX_BODY_BYTES + 1 bytes, all here, and answers 413
-                return
             chunk_end = line_end + 2 + size
             if len(data) < chunk_end + 2:
                 return
@@ -230,6 +227,10 @@ class Incoming:
                 self.done = True
                 return
             self.chunk_at = chunk_end + 2
+            self.chunk_total += size
+            if self.chunk_total > MAX_BODY_BYTES:
+                self.done = True  # the app reads MAX_BODY_BYTES + 1 bytes, all here, and answers 413
+                return
 
     def request_bytes(self) -> bytes:
         """The bytes for the parser, without `Expect: 100-continue`: this layer has already answered it."""
@@ -240,18 +241,32 @@ class Incoming:
         return data
 
 
-class DeadlineSocket:
-    """The socket as the request parser sees it: a read waits for the client until `deadline` at most."""
+class ReceivedSocket:
+    """The socket as the request parser sees it: first the bytes already received, then reads that wait until `deadline`.
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    Replaying from here, rather than putting the whole request back into
+    gunicorn's read buffer, keeps that buffer small: it copies its contents on
+    every read, which for a 10 MB body read in 8 KB pieces is quadratic.
+    """
+
+    def __init__(self, sock: socket.socket, data: bytes, deadline: float) -> None:
         self._sock = sock
+        self._data = memoryview(data)
         self.deadline = deadline
 
     def recv(self, size: int) -> bytes:
+        if self._data:
+            piece, self._data = bytes(self._data[:size]), self._data[size:]
+            return piece
         remaining = self.deadline - time.monotonic()
         if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
             raise TimeoutError("the client stopped sending")
         return self._sock.recv(size)
+
+    def take_rest(self) -> bytes:
+        """What was received but not read: the start of a pipelined next request."""
+        rest, self._data = bytes(self._data), memoryview(b"")
+        return rest
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
@@ -297,7 +312,7 @@ if ThreadWorker is not None:
         def finish_request(self, conn, fs) -> None:
             """Bytes the client sent behind the answered request (pipelining) start the next one here, not in a thread."""
             if fs.done() and not fs.cancelled() and fs.exception() is None and fs.result() is True and self.alive:
-                leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+                leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take_rest()
                 if leftover:
                     self._receive(conn, leftover)
                     return
@@ -380,8 +395,8 @@ if ThreadWorker is not None:
             self._forget(conn)
             conn.sock.setblocking(True)
             conn.init()
-            conn.parser.unreader.unread(incoming.request_bytes())
-            conn.parser.unreader.sock = DeadlineSocket(conn.sock, time.monotonic() + THREAD_READ_GRACE_S)
+            deadline = time.monotonic() + THREAD_READ_GRACE_S
+            conn.parser.unreader.sock = ReceivedSocket(conn.sock, incoming.request_bytes(), deadline)
             conn.data_ready = True
             self.enqueue_req(conn)
 
