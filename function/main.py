@@ -20,15 +20,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import flask
 import functions_framework
-import server_limits
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from recognizer import server_limits
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 
-server_limits.install()  # the server's timeouts and size limits (server_limits.py says why here)
+server_limits.install()  # the server's timeouts and size limits (recognizer/server_limits.py says why here)
 
 HERE = Path(__file__).resolve().parent
 MODELS_DIR = Path(

@@ -45,7 +45,7 @@ try:
 except ImportError:  # no gunicorn (functions-framework's Flask debug server): nothing to configure
     ThreadWorker = None
 
-from recognizer.api import MAX_BODY_BYTES
+from .api import MAX_BODY_BYTES
 
 HEADER_TIMEOUT_S = 10  # from connecting (or a kept-alive request's first byte) to the end of the headers
 BODY_TIMEOUT_S = 30  # from the end of the headers to the end of the body: 10 MB needs about 3 Mbit/s
