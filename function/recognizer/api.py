@@ -16,20 +16,24 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from . import reader
 from .decode import decode_image
 from .errors import ApiError
 from .inference import Model, ModelRegistry
+from .language_model import load_language_model
 from .preprocess import PROFILES, crop_to_ink, ink_box, to_ink
-from .segment import count_characters, segment_characters
+from .segment import count_characters
 from .strokes import parse_strokes, render_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
 MODES = ("single", "text")
+CONTEXTS = ("words", "none")  # text mode: read words in context (default), or each character on its own
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
 TOP_K = 5
 PROBABILITY_FLOOR = 0.0001  # answered probabilities lie in [0.0001, 0.9999]
@@ -43,6 +47,7 @@ class Job:
     mode: str
     image: bytes | None = None
     strokes: list | None = None
+    context: str = CONTEXTS[0]
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,9 @@ class Decoded:
     confidence: float | None
     top: list[dict]
     characters: list[Reading] | None = None  # text mode only
+    alternatives: list[dict] | None = None  # text mode: up to five readings {"text", "probability"}, best first
+    words: list[dict] | None = None  # text mode: {"text", "box"} of each word of the best reading
+    used: list[int] | None = None  # text mode: the candidates read as characters, for `input`
     rejected: bool = False  # single mode: the model says this is none of its classes
     reason: str | None = None  # why it was rejected, e.g. not_a_digit
 
@@ -120,6 +128,7 @@ class Answer:
         answer |= {"prediction": decoded.prediction, "confidence": decoded.confidence, "top": decoded.top}
         if decoded.characters is not None:
             answer |= {"text": decoded.prediction, "characters": [c.to_json() for c in decoded.characters]}
+            answer |= {"alternatives": decoded.alternatives, "words": decoded.words}
         else:
             answer |= {"rejected": decoded.rejected, "reason": decoded.reason, "pieces": self.pieces}
         return answer | {"input": self.input_png, "timing_ms": self.timing_ms}
@@ -142,9 +151,11 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
             raise ApiError(
                 400, "missing_image", "send the image in a form field named 'image' (curl -F image=@digit.png)"
             )
-        return Job(_choice(fields, "model", models), _choice(fields, "mode", MODES), image=upload)
+        model, mode, context = _options(fields, models)
+        return Job(model, mode, image=upload, context=context)
     if media in IMAGE_TYPES:
-        return Job(_choice(fields, "model", models), _choice(fields, "mode", MODES), image=body)
+        model, mode, context = _options(fields, models)
+        return Job(model, mode, image=body, context=context)
     raise ApiError(
         415,
         "unsupported_media_type",
@@ -152,18 +163,23 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
     )
 
 
+def _options(source: dict, models: tuple[str, ...]) -> tuple[str, str, str]:
+    """(model, mode, context) from a JSON body, form fields or the query string."""
+    return _choice(source, "model", models), _choice(source, "mode", MODES), _choice(source, "context", CONTEXTS)
+
+
 def _json_job(payload: dict, models: tuple[str, ...]) -> Job:
-    model, mode = _choice(payload, "model", models), _choice(payload, "mode", MODES)
+    model, mode, context = _options(payload, models)
     has_image, has_strokes = payload.get("image") is not None, payload.get("strokes") is not None
     if has_image == has_strokes:
         raise ApiError(400, "missing_image", "send exactly one of 'image' (base64 or data: URL) and 'strokes'")
     if has_strokes:
         strokes = parse_strokes(payload["strokes"], payload.get("width"), payload.get("height"))
-        return Job(model, mode, strokes=strokes)
+        return Job(model, mode, strokes=strokes, context=context)
     image = payload["image"]
     if not isinstance(image, str):
         raise ApiError(400, "bad_image", "'image' must be a base64 string or a data: URL")
-    return Job(model, mode, image=_base64(image))
+    return Job(model, mode, image=_base64(image), context=context)
 
 
 def _base64(text: str) -> bytes:
@@ -202,14 +218,19 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     picture = read(job)
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
-    pieces = find_pieces(ink, text)
+    lattice = find_candidates(ink, _stroke_atoms(job, picture, ink)) if text else None
+    pieces = [Piece(c.box, c.crop) for c in lattice.pieces] if lattice is not None else find_pieces(ink, text)
     inputs = prepare(model, pieces)
     prepared = time.perf_counter()
     probabilities, rejected = model.predict(inputs)
     inferred = time.perf_counter()
-    decoded = decode(model, job.mode, probabilities, rejected, pieces, picture)
-    pieces_found = len(pieces) if text else count_characters(ink)
-    input_png = png_data_url(np.concatenate(list(inputs), axis=1))
+    if lattice is not None:
+        decoded = decode_text(model, job.context, probabilities, rejected, lattice, picture, registry.folder)
+    else:
+        decoded = decode(model, job.mode, probabilities, rejected, pieces, picture)
+    pieces_found = len(decoded.characters) if text else count_characters(ink)
+    shown = inputs if decoded.used is None else inputs[decoded.used]
+    input_png = png_data_url(np.concatenate(list(shown), axis=1))
     timing_ms = {
         "decode": _ms(started, decoded_at),
         "preprocess": _ms(decoded_at, prepared),
@@ -239,13 +260,25 @@ def find_ink(picture: Picture) -> np.ndarray:
 
 
 def find_pieces(ink: np.ndarray, text: bool) -> list[Piece]:
-    """Stage 3: the characters' ink, left to right (text mode), or all the ink as one character."""
+    """Stage 3: all the ink as one character, or (text mode) every candidate character of the line."""
     if not text:
         return [Piece(ink_box(ink), crop_to_ink(ink))]
-    pieces = segment_characters(ink)
-    if len(pieces) > MAX_CHARACTERS:
-        raise ApiError(422, "too_many_characters", f"found {len(pieces)} characters; the limit is {MAX_CHARACTERS}")
-    return [Piece((b.x0, b.y0, b.x1 - b.x0, b.y1 - b.y0), crop_to_ink(crop)) for b, crop in pieces]
+    return [Piece(c.box, c.crop) for c in find_candidates(ink).pieces]
+
+
+def find_candidates(ink: np.ndarray, atoms: np.ndarray | None = None) -> reader.Lattice:
+    """Stage 3, text mode: the candidate characters (pieces of ink or strokes, cuts, merges) for the search."""
+    count = count_characters(ink)
+    if count > MAX_CHARACTERS:
+        raise ApiError(422, "too_many_characters", f"found {count} characters; the limit is {MAX_CHARACTERS}")
+    return reader.candidate_pieces(ink, atoms)
+
+
+def _stroke_atoms(job: Job, picture: Picture, ink: np.ndarray) -> np.ndarray | None:
+    """Pen strokes are the atoms of a line: a stroke is never split between characters."""
+    if job.strokes is None:
+        return None
+    return reader.stroke_atoms(job.strokes, ink, picture.scale, picture.origin)
 
 
 def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:
@@ -257,18 +290,61 @@ def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:
 def decode(
     model: Model, mode: str, probabilities: np.ndarray, rejected: np.ndarray, pieces: list[Piece], picture: Picture
 ) -> Decoded:
-    """Stage 5: the model's probabilities -> the reading. Text mode reads the characters as independent."""
+    """Stage 5, single mode: the model's probabilities -> the reading (text mode: decode_text)."""
     readings = [
         _reading(p, model.labels, bool(no), picture.to_client(piece.box))
         for p, no, piece in zip(probabilities, rejected, pieces, strict=True)
     ]
-    if mode != "text":
-        first = readings[0]
-        reason = model.rejection_reason if first.rejected else None
-        return Decoded(first.prediction, first.confidence, first.top, rejected=first.rejected, reason=reason)
-    kept = probabilities[~rejected]  # a rejected piece is marked in `characters`, not read as a character
-    strings = _best_strings(kept, model.labels) if len(kept) else [{"label": "", "probability": probability(1.0)}]
-    return Decoded(strings[0]["label"], strings[0]["probability"], strings, readings)
+    first = readings[0]
+    reason = model.rejection_reason if first.rejected else None
+    return Decoded(first.prediction, first.confidence, first.top, rejected=first.rejected, reason=reason)
+
+
+def decode_text(
+    model: Model,
+    context: str,
+    probabilities: np.ndarray,
+    rejected: np.ndarray,
+    lattice: reader.Lattice,
+    picture: Picture,
+    models_folder: Path,
+) -> Decoded:
+    """Stage 5, text mode: the search's best readings (reader.read) -> the string, its characters and words.
+
+    The English language model reads words in `context` "words" for a model
+    with letters; the digits model and context "none" search without it.
+    """
+    language_model = load_language_model(models_folder) if context == "words" and _has_letters(model) else None
+    readings = reader.read(lattice, probabilities, model.labels, language_model, rejected=rejected)
+    best = readings[0]
+    characters = []
+    for index, label in best.characters:
+        box = picture.to_client(lattice.pieces[index].box)
+        top = _top(probabilities[index], model.labels)
+        if label:
+            confidence = probability(float(probabilities[index][model.labels.index(label)]))
+            characters.append(Reading(label, confidence, top, box))
+        else:
+            characters.append(Reading(None, None, top, box, rejected=True))
+    words = [
+        {"text": text, "box": picture.to_client(_union([lattice.pieces[i].box for i in used]))}
+        for text, used in best.words
+        if used
+    ]
+    alternatives = [{"text": r.text, "probability": probability(r.probability)} for r in readings]
+    top = [{"label": a["text"], "probability": a["probability"]} for a in alternatives]
+    used = [index for index, _ in best.characters]
+    return Decoded(best.text, alternatives[0]["probability"], top, characters, alternatives, words, used)
+
+
+def _has_letters(model: Model) -> bool:
+    return any(label.isalpha() for label in model.labels)
+
+
+def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def _reading(p: np.ndarray, labels: list[str], rejected: bool, box: list[float]) -> Reading:
@@ -290,15 +366,6 @@ def _nothing_drawn() -> ApiError:
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
     order = np.argsort(-p, kind="stable")[:TOP_K]  # ties in label order
     return [{"label": labels[i], "probability": probability(float(p[i]))} for i in order]
-
-
-def _best_strings(probabilities: np.ndarray, labels: list[str]) -> list[dict]:
-    """The TOP_K most probable strings, treating the characters as independent."""
-    beam = [("", 1.0)]
-    for p in probabilities:
-        options = np.argsort(-p, kind="stable")[:TOP_K]
-        beam = sorted(((s + labels[i], q * float(p[i])) for s, q in beam for i in options), key=lambda b: -b[1])[:TOP_K]
-    return [{"label": s, "probability": probability(q)} for s, q in beam]
 
 
 def png_data_url(image: np.ndarray) -> str:

@@ -1,0 +1,409 @@
+"""Read a line of handwriting by search: candidate pieces, one batched model call, a beam search.
+
+A line is cut into atoms: connected pieces of ink (for pen strokes, the strokes
+themselves, so a stroke is never split and strokes that merely touch stay
+apart), and, inside a piece too wide for one character, vertical slices at the
+columns with the least ink (where touching letters join). A candidate
+character is a run of up to MAX_MERGE neighbouring atoms: an `i` and its dot,
+the two bars of `=`, a 4 drawn in two strokes. The caller scores every
+candidate with the model in one batched call; `read` then searches the lattice
+of candidates for the readings that best combine the model's probabilities,
+the English language model (letters), a prior that keeps letters with letters
+and digits with digits, and a segmentation prior (no merging across clear
+gaps, no cutting without need). A gap clearly wider than the line's typical
+gap is a space; each word is searched on its own, in context.
+
+Everything that bounds the work is a named constant below.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import ApiError
+from .language_model import ALPHABET, BOUNDARY, LanguageModel
+from .preprocess import crop_to_ink
+from .segment import label_components
+from .strokes import PEN_SHARE, TEXT_HEIGHT
+
+MAX_ATOMS = 128  # pieces of ink (or strokes) in a line, before any cut
+MAX_MERGE = 4  # atoms in one candidate character
+CUTS_PER_HEIGHT = 3  # at most this many cuts per letter-height of a piece's width
+MAX_CUT_ATOMS = 256  # atoms after cutting: no more cuts beyond this
+MIN_SLICE = 0.12  # a slice is at least this share of the letter height wide
+CUT_WIDTH = 0.5  # pieces narrower than this share of the letter height are never cut
+CUT_INK = 0.4  # a cut crosses at most this share of the letter height of ink
+MAX_PIECE_WIDTH = 1.8  # merged candidates wider than this many letter heights are not tried
+BEAM_WIDTH = 8  # hypotheses kept at each atom boundary
+LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidate
+ALTERNATIVES = 5  # readings answered
+MAX_MERGE_GAP = 1.0  # atoms this many letter heights apart are never one character
+DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the search weighs its evidence; tuned on lines of training glyphs (training/text_eval.py)."""
+
+    ocr: float = 1.0  # x log P(label | piece), from the model
+    lm: float = 0.5  # x log P(letter | the word so far), from the language model
+    bonus: float = 1.0  # per character read: balances readings with more and fewer pieces
+    gap: float = 4.0  # per letter height of clear gap merged inside one character
+    wide: float = 3.0  # per letter height of width beyond one letter height
+    cut: float = 1.5  # per cut used between two characters
+    dot: float = 4.0  # per dot-sized character
+    space: float = 0.8  # a gap wider than this many letter heights ...
+    space_ratio: float = 2.5  # ... and this many times the line's median gap is a space
+    switch: float = 3.0  # per change between letters and digits inside a word
+    reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
+    digit: float = 2.3  # per digit in a word context (what a letter costs under the language model)
+
+
+WEIGHTS = Weights()
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A candidate character: atoms [start, end), its box (x, y, w, h) in working pixels, its ink."""
+
+    start: int
+    end: int
+    box: tuple[int, int, int, int]
+    crop: np.ndarray
+    gap: float  # letter heights of clear gap between its atoms
+    wide: float  # letter heights of width beyond one
+    dot: bool  # dot-sized: a fragment or an i's dot on its own
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """The candidates of one line, over its atoms 0..atoms-1 ordered left to right."""
+
+    atoms: int
+    pieces: list[Piece]
+    cuts: frozenset[int]  # atom boundaries k (before atom k) that cut through connected ink
+    gaps: np.ndarray  # gaps[k - 1]: the clear gap before atom k, in letter heights (negative: overlap)
+
+
+@dataclass
+class Reading:
+    """One reading of the line: its text, words and the pieces chosen for each character."""
+
+    text: str
+    score: float
+    characters: list[tuple[int, str]] = field(default_factory=list)  # (piece index, label)
+    words: list[tuple[str, list[int]]] = field(default_factory=list)  # (text, piece indices)
+    probability: float = 0.0
+
+
+def stroke_atoms(strokes: list[np.ndarray], ink: np.ndarray, scale: float, origin: tuple[float, float]) -> np.ndarray:
+    """Label each ink pixel with the stroke (1..n) that drew it, as render_strokes drew them.
+
+    Later strokes win where two cross; the labels are drawn a little wider than
+    the pen so the ink's anti-aliased rim is labelled too.
+    """
+    if len(strokes) > MAX_ATOMS:
+        raise _too_many(len(strokes))
+    canvas = Image.new("I", (ink.shape[1], ink.shape[0]), 0)
+    draw = ImageDraw.Draw(canvas)
+    width = round(max(2.0, PEN_SHARE * TEXT_HEIGHT)) + 4
+    radius = width / 2
+    for number, stroke in enumerate(strokes, 1):
+        xy = [(float(x), float(y)) for x, y in (stroke - np.array(origin)) / scale]
+        if len(xy) > 1:
+            draw.line(xy, fill=number, width=width, joint="curve")
+        for x, y in (xy[0], xy[-1]):
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=number)
+    return np.where(ink > 0, np.asarray(canvas, np.int32), 0)
+
+
+def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lattice:
+    """The line's candidate characters, left to right.
+
+    `atom_map` labels each ink pixel with its stroke (`stroke_atoms`); without
+    it (an image) the atoms are the connected pieces of ink, cut where too wide.
+    """
+    labels, boxes, _ = label_components(ink > 0)
+    height = letter_height(boxes)
+    if atom_map is None:
+        if len(boxes) > MAX_ATOMS:
+            raise _too_many(len(boxes))
+        atom_map, cuts_at = _cut_wide(labels, boxes, height)
+    else:
+        cuts_at = set()
+    atom_map, bounds, cuts = _order_atoms(atom_map, cuts_at)
+    n = len(bounds)
+    right = np.maximum.accumulate(bounds[:, 1])
+    gaps = (bounds[1:, 0] - right[:-1]) / height  # gaps[k - 1]: before atom k, in letter heights
+    pieces = []
+    for s in range(n):
+        for e in range(s + 1, min(n, s + MAX_MERGE) + 1):
+            x0, x1 = int(bounds[s:e, 0].min()), int(bounds[s:e, 1].max())
+            if e - s > 1 and (x1 - x0 > MAX_PIECE_WIDTH * height or gaps[e - 2] > MAX_MERGE_GAP):
+                break
+            pieces.append(_piece(ink, atom_map, bounds, gaps, s, e, height))
+    return Lattice(n, pieces, frozenset(cuts), gaps)
+
+
+def letter_height(boxes: list) -> float:
+    """The line's typical letter height: the median height of its pieces of ink, dots and fragments left out."""
+    heights = np.array([b.y1 - b.y0 for b in boxes], float)
+    return float(np.median(heights[heights >= DOT_SHARE * heights.max()]))
+
+
+def _too_many(count: int) -> ApiError:
+    return ApiError(422, "too_many_characters", f"found {count} pieces of ink; the limit is {MAX_ATOMS}")
+
+
+def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarray, set[int]]:
+    """Split components too wide for one character at their thinnest columns.
+
+    Returns a map of atom ids (components, then the new slices) and the ids of
+    slices whose left edge is a cut.
+    """
+    atom_map = labels.copy()
+    next_id = len(boxes) + 1
+    cut_left: set[int] = set()
+    budget = MAX_CUT_ATOMS - len(boxes)
+    for number, box in enumerate(boxes, 1):
+        if box.width < CUT_WIDTH * height or budget <= 0:
+            continue
+        window = (slice(box.y0, box.y1), slice(box.x0, box.x1))
+        mine = labels[window] == number
+        columns = _cut_columns(mine.sum(axis=0), height, min(budget, int(CUTS_PER_HEIGHT * box.width / height)))
+        if not columns:
+            continue
+        budget -= len(columns)
+        region = atom_map[window]  # a view: written in place
+        for left, right in zip(columns, [*columns[1:], box.width], strict=True):
+            part = mine.copy()
+            part[:, :left] = False
+            part[:, right:] = False
+            region[part] = next_id
+            cut_left.add(next_id)  # the slice left of the first cut keeps the component's number
+            next_id += 1
+    return atom_map, cut_left
+
+
+def _cut_columns(profile: np.ndarray, height: float, limit: int) -> list[int]:
+    """Columns to cut at: local minima of the ink per column, thinnest first, apart by MIN_SLICE."""
+    if limit <= 0:
+        return []
+    smooth = np.convolve(profile.astype(float), np.ones(3) / 3, mode="same")
+    margin = max(1, round(MIN_SLICE * height))
+    inside = np.arange(margin, len(profile) - margin)
+    if not len(inside):
+        return []
+    left, here, right = smooth[inside - 1], smooth[inside], smooth[inside + 1]
+    minima = inside[(here <= left) & (here <= right) & (here <= CUT_INK * height)]
+    chosen: list[int] = []
+    for column in sorted(minima, key=lambda c: (smooth[c], c)):
+        if all(abs(column - c) >= margin for c in chosen):
+            chosen.append(int(column))
+            if len(chosen) == limit:
+                break
+    return sorted(chosen)
+
+
+def _order_atoms(atom_map: np.ndarray, cut_left: set[int]) -> tuple[np.ndarray, np.ndarray, set[int]]:
+    """Renumber atoms 1..n left to right by their centre; (map, bounds [x0, x1, y0, y1] rows, cut boundaries)."""
+    ys, xs = np.nonzero(atom_map)
+    values = atom_map[ys, xs]
+    size = int(atom_map.max()) + 1
+    x0, y0 = np.full(size, atom_map.shape[1]), np.full(size, atom_map.shape[0])
+    x1, y1 = np.zeros(size, int), np.zeros(size, int)
+    np.minimum.at(x0, values, xs)
+    np.maximum.at(x1, values, xs + 1)
+    np.minimum.at(y0, values, ys)
+    np.maximum.at(y1, values, ys + 1)
+    ids = np.nonzero(x1[1:] > 0)[0] + 1
+    bounds_array = np.stack([x0[ids], x1[ids], y0[ids], y1[ids]], axis=1)
+    order = np.argsort((bounds_array[:, 0] + bounds_array[:, 1]) / 2, kind="stable")
+    renumber = np.zeros(int(atom_map.max()) + 1, np.int32)
+    renumber[ids[order]] = np.arange(1, len(ids) + 1)
+    cuts = {int(renumber[a]) - 1 for a in cut_left if a < len(renumber) and renumber[a] > 0}
+    return renumber[atom_map], bounds_array[order], {c for c in cuts if c > 0}
+
+
+def words(lattice: Lattice, weights: Weights) -> list[tuple[int, int]]:
+    """The line's words as atom ranges: a gap clearly wider than the line's typical gap is a space."""
+    gaps = lattice.gaps
+    typical = max(float(np.median(gaps)), 0.0) if len(gaps) else 0.0
+    threshold = max(weights.space, weights.space_ratio * typical)
+    bounds = [0, *(int(k) + 1 for k in np.nonzero(gaps > threshold)[0]), lattice.atoms]
+    return list(itertools.pairwise(bounds))
+
+
+def _piece(
+    ink: np.ndarray, atom_map: np.ndarray, bounds: np.ndarray, gaps: np.ndarray, s: int, e: int, height: float
+) -> Piece:
+    x0, x1 = int(bounds[s:e, 0].min()), int(bounds[s:e, 1].max())
+    y0, y1 = int(bounds[s:e, 2].min()), int(bounds[s:e, 3].max())
+    window = atom_map[y0:y1, x0:x1]
+    crop = np.where((window > s) & (window <= e), ink[y0:y1, x0:x1], 0.0)
+    width = x1 - x0
+    return Piece(
+        start=s,
+        end=e,
+        box=(x0, y0, width, y1 - y0),
+        crop=crop_to_ink(crop),
+        gap=float(np.clip(gaps[s : e - 1], 0, None).sum()),
+        wide=max(0.0, width / height - 1.0),
+        dot=max(width, y1 - y0) < DOT_SHARE * height,
+    )
+
+
+@dataclass(frozen=True)
+class _Hypothesis:
+    score: float
+    text: str
+    chosen: tuple[tuple[int, str], ...]  # (piece index, label)
+    context: tuple[int, ...]  # the language model's symbols of the current run of letters
+    kind: str  # "", "letter" or "digit": what the last character was
+
+
+def read(
+    lattice: Lattice,
+    probabilities: np.ndarray,
+    labels: list[str],
+    language_model: LanguageModel | None,
+    weights: Weights = WEIGHTS,
+    rejected: np.ndarray | None = None,
+) -> list[Reading]:
+    """The ALTERNATIVES best readings, best first, with probabilities over the readings found.
+
+    `probabilities[i]` is the model's distribution for `lattice.pieces[i]`;
+    only the real classes in `labels` are used. Without a language model
+    (context "none", or the digits model) the letters/digits prior is off too.
+    A candidate the model rejects (`rejected[i]`) may be read as nothing: a
+    stray mark is left out of the text rather than forced into a character.
+    """
+    probabilities = np.asarray(probabilities)[:, : len(labels)]
+    logp = np.log(np.clip(probabilities, 1e-9, None))
+    top = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_PIECE]
+    shape = np.array([_shape(p, lattice.cuts, weights) for p in lattice.pieces])
+    refused = np.zeros(len(lattice.pieces), bool) if rejected is None else np.asarray(rejected, bool)
+    by_start: dict[int, list[int]] = {}
+    for index, piece in enumerate(lattice.pieces):
+        by_start.setdefault(piece.start, []).append(index)
+    readings = [Reading("", 0.0)]
+    for first, last in words(lattice, weights):
+        word = _search_word(first, last, lattice, by_start, logp, top, shape, refused, labels, language_model, weights)
+        readings = sorted(
+            (
+                Reading(
+                    text=" ".join(t for t in (r.text, _cased(h.text, labels, language_model)) if t),
+                    score=r.score + h.score,
+                    characters=[*r.characters, *h.chosen],
+                    words=[*r.words, (_cased(h.text, labels, language_model), [i for i, _ in h.chosen])],
+                )
+                for r in readings
+                for h in word
+            ),
+            key=lambda r: -r.score,
+        )[:BEAM_WIDTH]
+    best = max(r.score for r in readings)
+    total = sum(math.exp(r.score - best) for r in readings)
+    for r in readings:
+        r.probability = math.exp(r.score - best) / total
+    return readings[:ALTERNATIVES]
+
+
+def _shape(piece: Piece, cuts: frozenset[int], weights: Weights) -> float:
+    """The segmentation prior of one candidate (a log score, at most 0)."""
+    cost = weights.gap * piece.gap + weights.wide * piece.wide + weights.dot * piece.dot
+    cost += weights.cut * (piece.end in cuts)  # a cut used as a boundary between two characters
+    return -cost
+
+
+def _search_word(
+    first: int,
+    last: int,
+    lattice: Lattice,
+    by_start: dict[int, list[int]],
+    logp: np.ndarray,
+    top: np.ndarray,
+    shape: np.ndarray,
+    refused: np.ndarray,
+    labels: list[str],
+    language_model: LanguageModel | None,
+    weights: Weights,
+) -> list[_Hypothesis]:
+    """Beam search over atom boundaries first..last: the best hypotheses for one word."""
+    beams: dict[int, dict[str, _Hypothesis]] = {first: {"": _Hypothesis(0.0, "", (), (BOUNDARY,), "")}}
+    for node in range(first, last):
+        if node not in beams:
+            continue
+        hypotheses = sorted(beams.pop(node).values(), key=lambda h: -h.score)[:BEAM_WIDTH]
+        for index in by_start.get(node, ()):
+            piece = lattice.pieces[index]
+            if piece.end > last:
+                continue
+            base = shape[index] + weights.bonus - weights.reject * refused[index]
+            target = beams.setdefault(piece.end, {})
+            for h in hypotheses:
+                if refused[index]:  # read as nothing: no character, no language model step
+                    _keep(
+                        target, _Hypothesis(h.score + shape[index], h.text, (*h.chosen, (index, "")), h.context, h.kind)
+                    )
+                for label_index in top[index]:
+                    label = labels[label_index]
+                    step = base + weights.ocr * float(logp[index, label_index])
+                    context, kind = h.context, h.kind
+                    if language_model is not None:
+                        letter = label.lower()
+                        if letter in ALPHABET:
+                            if kind != "letter":
+                                context = (BOUNDARY,)
+                            step += weights.lm * float(language_model.next_logprobs(context)[ALPHABET.index(letter)])
+                            step -= weights.switch * (kind == "digit")
+                            context = (*context, ALPHABET.index(letter))[1 - language_model.order :]
+                            kind = "letter"
+                        else:
+                            step -= weights.digit + weights.switch * (kind == "letter")
+                            kind = "digit"
+                    chosen = (*h.chosen, (index, label))
+                    _keep(target, _Hypothesis(h.score + step, h.text + label, chosen, context, kind))
+    finals = list(beams.get(last, {}).values())
+    if language_model is not None:
+        finals = [
+            _Hypothesis(
+                h.score + weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY]),
+                h.text,
+                h.chosen,
+                h.context,
+                h.kind,
+            )
+            if h.kind == "letter"
+            else h
+            for h in finals
+        ]
+    return sorted(finals, key=lambda h: -h.score)[:BEAM_WIDTH]
+
+
+def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
+    """One hypothesis per text at each boundary: the best segmentation of it."""
+    known = beam.get(hypothesis.text)
+    if known is None or known.score < hypothesis.score:
+        beam[hypothesis.text] = hypothesis
+
+
+def _cased(word: str, labels: list[str], language_model: LanguageModel | None) -> str:
+    """A word's letters whose cases the model merges (EMNIST's C, O, S ...) take the case of its other letters.
+
+    The model tells e from E but not o from O; in a word the majority case of
+    the letters it does tell apart decides, so `hELLO` is answered `hello`.
+    Codes (no language model) keep the model's labels.
+    """
+    if language_model is None:
+        return word
+    told = [c for c in word if c.isalpha() and c.lower() in labels and c.upper() in labels]
+    if not told:
+        return word
+    lower = sum(c.islower() for c in told) * 2 > len(told)
+    return "".join(c.lower() if lower and c.isalpha() and c.lower() not in labels else c for c in word)

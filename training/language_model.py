@@ -1,0 +1,198 @@
+"""Build the character-level English language model that text mode reads words with.
+
+`python -m training.language_model --out models` writes models/english-lm.npz
+and its card models/english-lm.json. The words and their frequencies come from
+the `wordfreq` package's English list (code Apache-2.0, data CC-BY-SA 4.0), so
+the model file is a derivative of that data and carries the same licence.
+
+The model is an interpolated Witten-Bell n-gram over the 26 letters and a
+word-boundary symbol, stored in backoff form (the layout serving reads in
+function/recognizer/language_model.py). Each word type counts with its Zipf
+frequency (1 for the rarest, about 7.7 for "the"), so frequent words weigh
+more without drowning the spelling patterns of rare ones.
+
+Words are split once, by a hash of the word, into the model's training words
+and two held-out parts (`word_split`): words for tuning the reader and words
+for evaluating it, neither ever seen by the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, LanguageModel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ORDER = 6  # symbols per n-gram: five of context
+VOCABULARY = 150_000  # most frequent alphabetic English words considered
+MIN_COUNT = {4: 2.0, 5: 3.0, 6: 4.0}  # n-grams of these orders weighing less are dropped (size)
+WORD = re.compile(f"[{ALPHABET}]+")
+HELD_OUT_SHARE = 0.1  # of the words, for tuning; the same again for evaluation
+
+
+def english_words(limit: int = VOCABULARY) -> list[tuple[str, float]]:
+    """(word, Zipf frequency) of the `limit` most frequent all-letter English words in wordfreq."""
+    import wordfreq
+
+    words = [w for w in wordfreq.top_n_list("en", 4 * limit) if WORD.fullmatch(w)][:limit]
+    return [(w, wordfreq.zipf_frequency(w, "en")) for w in words]
+
+
+def word_split(word: str) -> str:
+    """'train' (the language model learns it), 'tune' or 'test' (held out), fixed by the word's hash."""
+    bucket = int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") / 2**32
+    if bucket < HELD_OUT_SHARE:
+        return "test"
+    if bucket < 2 * HELD_OUT_SHARE:
+        return "tune"
+    return "train"
+
+
+def _symbols(word: str) -> list[int]:
+    return [BOUNDARY, *(ALPHABET.index(c) for c in word), BOUNDARY]
+
+
+def count_ngrams(words: list[tuple[str, float]], order: int) -> list[dict[tuple[int, ...], float]]:
+    """counts[k][(context..., symbol)] for k = 1..order; the start symbol is never predicted."""
+    counts: list[dict[tuple[int, ...], float]] = [defaultdict(float) for _ in range(order + 1)]
+    for word, weight in words:
+        symbols = _symbols(word)
+        for end in range(1, len(symbols)):
+            for k in range(1, order + 1):
+                if end - k + 1 < 0:
+                    break
+                counts[k][tuple(symbols[end - k + 1 : end + 1])] += weight
+    for k, floor in MIN_COUNT.items():
+        if k <= order:
+            counts[k] = {g: c for g, c in counts[k].items() if c >= floor}
+    return counts
+
+
+def witten_bell(counts: list[dict[tuple[int, ...], float]]) -> dict[str, np.ndarray]:
+    """Interpolated Witten-Bell estimates in backoff form, as the arrays serving loads.
+
+    For each order k: `grams{k}` (the n-gram codes, sorted) with `logp{k}`, the
+    interpolated log probability, and `contexts{k}` with `backoff{k}`, the log
+    weight that an unseen symbol's lower-order probability gets after that context.
+    """
+    order = len(counts) - 1
+    probabilities: list[dict[tuple[int, ...], float]] = [{}]
+    backoffs: list[dict[tuple[int, ...], float]] = [{}]
+
+    def probability(gram: tuple[int, ...]) -> float:
+        """P(last symbol | the others) under the orders built so far, backing off as serving does."""
+        k = len(gram)
+        if k == 0:
+            return 1.0 / SYMBOLS
+        if k < len(probabilities) and gram in probabilities[k]:
+            return probabilities[k][gram]
+        weight = backoffs[k].get(gram[:-1], 1.0) if k < len(backoffs) else 1.0
+        return weight * probability(gram[1:])
+
+    arrays: dict[str, np.ndarray] = {}
+    for k in range(1, order + 1):
+        totals: dict[tuple[int, ...], float] = defaultdict(float)
+        followers: dict[tuple[int, ...], int] = defaultdict(int)
+        for gram, count in counts[k].items():
+            totals[gram[:-1]] += count
+            followers[gram[:-1]] += 1
+        backoff = {context: followers[context] / (total + followers[context]) for context, total in totals.items()}
+        level = {
+            gram: (count / totals[gram[:-1]]) * (1 - backoff[gram[:-1]]) + backoff[gram[:-1]] * probability(gram[1:])
+            for gram, count in counts[k].items()
+        }
+        probabilities.append(level)
+        backoffs.append(backoff)
+        grams = sorted(level, key=_code)
+        arrays[f"grams{k}"] = np.array([_code(g) for g in grams], np.uint32)
+        arrays[f"logp{k}"] = np.array([math.log(level[g]) for g in grams], np.float32)
+        contexts = sorted(backoff, key=_code)
+        arrays[f"contexts{k}"] = np.array([_code(c) for c in contexts], np.uint32)
+        arrays[f"backoff{k}"] = np.array([math.log(backoff[c]) for c in contexts], np.float32)
+    return arrays
+
+
+def _code(symbols: tuple[int, ...]) -> int:
+    code = 0
+    for s in symbols:
+        code = code * SYMBOLS + s
+    return code
+
+
+def perplexity(model: LanguageModel, words: list[str]) -> float:
+    """Per-symbol perplexity (letters and the word's end) over word types."""
+    total, symbols = 0.0, 0
+    for word in words:
+        total += model.word_logprob(word)
+        symbols += len(word) + 1
+    return math.exp(-total / symbols)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "models", help="folder for english-lm.npz and its card")
+    args = parser.parse_args()
+
+    words = english_words()
+    training = [(w, z) for w, z in words if word_split(w) == "train"]
+    counts = count_ngrams(training, ORDER)
+    arrays = witten_bell(counts)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "english-lm.npz"
+    np.savez_compressed(path, order=np.array(ORDER), **{k: v.astype(_stored(k)) for k, v in arrays.items()})
+    model = LanguageModel.load(path)
+    held_out = [w for w, _ in words if word_split(w) == "test"]
+    short = [w for w in held_out if 3 <= len(w) <= 8]
+    card = {
+        "name": "english-lm",
+        "kind": "language_model",
+        "file": path.name,
+        "description": "character-level English model: P(next letter or word end | up to five letters before)",
+        "method": "interpolated Witten-Bell, backoff form; each word type weighted by its Zipf frequency",
+        "order": ORDER,
+        "alphabet": ALPHABET,
+        "source": {
+            "package": f"wordfreq=={importlib.metadata.version('wordfreq')}",
+            "list": "wordfreq.top_n_list('en'), all-letter words only",
+            "words": len(words),
+            "training_words": len(training),
+            "held_out": "words whose sha256 bucket is 'tune' or 'test' (training/language_model.py word_split)",
+        },
+        "licence": (
+            "derived from wordfreq's data, licensed CC-BY-SA 4.0 "
+            "(https://creativecommons.org/licenses/by-sa/4.0/); this file is shared under the same licence. "
+            "wordfreq's code is Apache-2.0"
+        ),
+        "size_bytes": path.stat().st_size,
+        "ngrams": {str(k): len(arrays[f"grams{k}"]) for k in range(1, ORDER + 1)},
+        "pruning": {"min_weighted_count": {str(k): v for k, v in MIN_COUNT.items()}},
+        "perplexity": {
+            "held_out_words": round(perplexity(model, held_out), 3),
+            "held_out_words_3_to_8_letters": round(perplexity(model, short), 3),
+            "training_words": round(perplexity(model, [w for w, _ in training]), 3),
+            "uniform": SYMBOLS,
+            "n_held_out_words": len(held_out),
+            "unit": "per symbol (each letter and the word's end), over word types",
+        },
+        "command": "python -m training.language_model --out models",
+    }
+    (args.out / "english-lm.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({k: card[k] for k in ("size_bytes", "ngrams", "perplexity")}, indent=2))
+
+
+def _stored(name: str) -> type:
+    return np.uint32 if name.startswith(("grams", "contexts")) else np.float16
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,290 @@
+"""Text evaluation: lines of real handwritten glyphs, read by today's reader and by the search.
+
+`python -m training.text_eval` builds lines from HELD-OUT glyphs only
+(emnist-balanced-heldout for the characters model, MNIST t10k for digits) and
+prints, for each set of issue 14's acceptance list, exact-line accuracy and
+character error rate of the per-blob reader (one guess per connected piece, as
+text mode read before the search) beside the search reader. `--tune` instead
+searches the reader's weights on lines made from TRAINING glyphs only (MNIST
+train, EMNIST byclass/bymerge test) and words the language model never saw
+(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS.
+
+Lines go through the function's own path: PNG bytes -> decode -> ink ->
+candidates -> one batched model call -> search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from recognizer import reader
+from recognizer.decode import decode_image
+from recognizer.inference import load_model
+from recognizer.language_model import load_language_model
+from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
+from recognizer.segment import segment_characters
+from training.data import CHARACTER_LABELS, DIGIT_LABELS, load_characters_train, load_emnist, load_mnist
+from training.language_model import english_words, word_split
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LINES = 500  # per set
+WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words
+APART = (0.15, 0.6)  # gap between letters, as a share of the letter height
+TOUCHING = (-0.05, 0.12)
+WORD_GAP = (1.0, 1.6)
+LOOK_ALIKES = set("O0I1LS5Z2q9gFf")
+CODE_SYMBOLS = [c for c in CHARACTER_LABELS if c not in LOOK_ALIKES and not c.islower()]
+SETS = ("words apart", "words touching", "numbers", "codes", "two words", "digits model")
+
+
+@dataclasses.dataclass
+class Line:
+    png: bytes
+    truth: str  # in the model's labels, words separated by one space
+    space: tuple[int, int] | None = None  # pixel columns of the gap between two words
+
+
+def compose(glyphs: list[np.ndarray], gaps: list[float], rng: np.random.Generator) -> tuple[bytes, list[int]]:
+    """Glyphs (28x28, white on black) side by side, dark on white; gaps in shares of the letter height.
+
+    Overlapping glyphs are drawn with the maximum of their ink, as a pen would.
+    Returns the PNG and each glyph's left and right columns.
+    """
+    height = int(rng.integers(40, 64))
+    scaled = []
+    for image in glyphs:
+        glyph = crop_to_ink(image.astype(np.float32) / 255)
+        scale = height * rng.uniform(0.8, 1.15) / max(glyph.shape)
+        size = (max(2, round(glyph.shape[1] * scale)), max(2, round(glyph.shape[0] * scale)))
+        scaled.append(np.asarray(Image.fromarray(glyph).resize(size, Image.Resampling.BILINEAR)))
+    margin = height // 2
+    offsets, x = [], margin
+    for glyph, gap in zip(scaled, gaps, strict=True):
+        offsets.append(x)
+        x += glyph.shape[1] + round(gap * height)
+    width = max(o + g.shape[1] for o, g in zip(offsets, scaled, strict=True)) + margin
+    canvas = np.zeros((round(1.3 * height) + 2 * margin, width), np.float32)
+    edges = []
+    for glyph, left in zip(scaled, offsets, strict=True):
+        top = margin + (round(1.15 * height) - glyph.shape[0]) // 2 + int(rng.integers(-height // 10, height // 10 + 1))
+        region = canvas[top : top + glyph.shape[0], left : left + glyph.shape[1]]
+        np.maximum(region, glyph, out=region)
+        edges += [left, left + glyph.shape[1]]
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(255 - 255 * np.clip(canvas, 0, 1)).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue(), edges
+
+
+class Glyphs:
+    """Images of each label, to draw lines from."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, names: list[str]) -> None:
+        self.images = images
+        self.names = names
+        self.by_label = {names[k]: np.nonzero(labels == k)[0] for k in range(len(names))}
+
+    def draw(self, label: str, rng: np.random.Generator) -> np.ndarray:
+        return self.images[rng.choice(self.by_label[label])]
+
+
+def letter_label(letter: str) -> str:
+    """The characters model's label for a lower-case letter: itself, or its capital where EMNIST merges case."""
+    return letter if letter in CHARACTER_LABELS else letter.upper()
+
+
+def make_lines(kind: str, glyphs: Glyphs, words: list[str], rng: np.random.Generator, count: int) -> list[Line]:
+    lines = []
+    for _ in range(count):
+        length = int(rng.integers(3, 9))
+        space = None
+        if kind in ("words apart", "words touching"):
+            truth = "".join(letter_label(c) for c in words[rng.integers(len(words))])
+            gaps = rng.uniform(*(APART if kind == "words apart" else TOUCHING), len(truth))
+        elif kind == "numbers" or kind == "digits model":
+            truth = "".join(rng.choice(DIGIT_LABELS, length))
+            touching = kind == "digits model" and rng.random() < 1 / 3
+            gaps = rng.uniform(*(TOUCHING if touching else APART), length)
+        elif kind == "codes":
+            truth = "".join(rng.choice(CODE_SYMBOLS, length))
+            gaps = rng.uniform(*APART, length)
+        elif kind == "two words":
+            first, second = ("".join(letter_label(c) for c in words[rng.integers(len(words))]) for _ in range(2))
+            truth = f"{first} {second}"
+            gaps = rng.uniform(*APART, len(first) + len(second))
+            gaps[len(first) - 1] = rng.uniform(*WORD_GAP)
+        else:
+            raise ValueError(kind)
+        letters = truth.replace(" ", "")
+        png, edges = compose([glyphs.draw(c, rng) for c in letters], list(gaps), rng)
+        if kind == "two words":
+            k = len(truth.split()[0])
+            space = (edges[2 * k - 1], edges[2 * k])
+        lines.append(Line(png, truth, space))
+    return lines
+
+
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def fold(text: str) -> str:
+    """Compare where EMNIST merges case: a letter whose cases are one class counts as that class."""
+    return "".join(letter_label(c.lower()) if c.isalpha() and c.lower() not in CHARACTER_LABELS else c for c in text)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A line's candidates and the model's probabilities, computed once, searched many times."""
+
+    lattice: reader.Lattice
+    probabilities: np.ndarray
+    per_blob: str
+    seconds: float
+    scale: float  # working pixels -> the PNG's pixels
+
+
+def prepare(line: Line, model) -> Prepared:
+    started = time.perf_counter()
+    gray, scale = decode_image(line.png)
+    ink = to_ink(gray)
+    lattice = reader.candidate_pieces(ink)
+    profile = PROFILES[model.profile]
+    probabilities = model.probabilities(np.stack([profile(p.crop) for p in lattice.pieces]))
+    seconds = time.perf_counter() - started
+    blobs = [crop_to_ink(crop) for _, crop in segment_characters(ink)]
+    per_blob = model.probabilities(np.stack([profile(c) for c in blobs]))
+    text = "".join(model.labels[int(i)] for i in per_blob[:, : len(model.labels)].argmax(axis=1))
+    return Prepared(lattice, probabilities, text, seconds, scale)
+
+
+def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights) -> dict:
+    exact = errors = characters = spaces = 0
+    for p, line in zip(prepared, lines, strict=True):
+        best = reader.read(p.lattice, p.probabilities, labels, lm, weights)[0]
+        text = fold(best.text)
+        exact += text == line.truth
+        errors += edit_distance(text, line.truth)
+        characters += len(line.truth)
+        if line.space is not None:
+            spaces += _space_right(best, p, line.space)
+    result = {"exact": exact / len(lines), "cer": errors / characters, "n": len(lines)}
+    if lines[0].space is not None:
+        result["space"] = spaces / len(lines)
+    return result
+
+
+def _space_right(reading: reader.Reading, prepared: Prepared, gap: tuple[int, int]) -> bool:
+    """Two words, the first ending and the second starting inside the true gap (2 px of slack)."""
+    if len(reading.words) != 2:
+        return False
+    first = [prepared.lattice.pieces[i].box for i in reading.words[0][1]]
+    second = [prepared.lattice.pieces[i].box for i in reading.words[1][1]]
+    end = max(x + w for x, _, w, _ in first) * prepared.scale
+    start = min(x for x, _, _, _ in second) * prepared.scale
+    return end <= gap[1] + 2 and start >= gap[0] - 2
+
+
+def per_blob_score(prepared: list[Prepared], lines: list[Line]) -> dict:
+    """Today's reader: no spaces, one guess per connected group of ink."""
+    truths = [line.truth.replace(" ", "") for line in lines]
+    texts = [fold(p.per_blob) for p in prepared]
+    exact = sum(t == truth for t, truth in zip(texts, truths, strict=True))
+    errors = sum(edit_distance(t, truth) for t, truth in zip(texts, truths, strict=True))
+    return {"exact": exact / len(lines), "cer": errors / sum(len(truth) for truth in truths), "n": len(lines)}
+
+
+def build(split: str, data_dir: Path, count: int, seed: int) -> dict[str, tuple[list[Line], str]]:
+    """Every set's lines: held-out glyphs and 'test' words for 'heldout', training glyphs and 'tune' words else."""
+    rng = np.random.default_rng(seed)
+    if split == "heldout":
+        chars, digits = load_emnist(data_dir, "balanced-heldout"), load_mnist(data_dir, "t10k")
+    else:
+        chars, digits = load_characters_train(data_dir), load_mnist(data_dir, "train")
+    characters = Glyphs(chars.images, chars.labels, CHARACTER_LABELS)
+    mnist = Glyphs(digits.images, digits.labels, DIGIT_LABELS)
+    keep = {"heldout": ("train", "test"), "train": ("train", "tune")}[split]
+    words = [w for w, _ in english_words()[:WORD_RANKS] if 3 <= len(w) <= 8 and word_split(w) in keep]
+    sets = {}
+    for kind in SETS:
+        model = "digits" if kind == "digits model" else "characters"
+        glyphs = mnist if model == "digits" else characters
+        sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
+    return sets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--lines", type=int, default=LINES, help="lines per set")
+    parser.add_argument("--tune", action="store_true", help="tune the weights on lines of training glyphs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    models = {name: load_model(args.models_dir / f"{name}.tflite") for name in ("characters", "digits")}
+    lm = load_language_model(args.models_dir)
+    sets = build("train" if args.tune else "heldout", args.data_dir, args.lines, seed=14 if args.tune else 41)
+    prepared = {
+        kind: ([prepare(line, models[model]) for line in lines], lines, model) for kind, (lines, model) in sets.items()
+    }
+    if args.tune:
+        print(json.dumps(dataclasses.asdict(tune(prepared, models, lm)), indent=2))
+        return
+    results = {}
+    for kind, (ready, lines, model) in prepared.items():
+        labels = models[model].labels
+        row = {
+            "n": len(lines),
+            "per_blob": per_blob_score(ready, lines),
+            "search": score(ready, lines, labels, lm if model == "characters" else None, reader.WEIGHTS),
+        }
+        if model == "characters":
+            row["search_context_none"] = score(ready, lines, labels, None, reader.WEIGHTS)
+        results[kind] = row
+        print(kind, json.dumps(row))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def tune(prepared: dict, models: dict, lm) -> reader.Weights:
+    """Coordinate search over the weights, maximising the mean exact-line accuracy over the sets."""
+
+    def objective(weights: reader.Weights) -> float:
+        total = 0.0
+        for ready, lines, model in prepared.values():
+            result = score(ready, lines, models[model].labels, lm if model == "characters" else None, weights)
+            total += result["exact"] + result.get("space", 0.0)
+        return total / len(prepared)
+
+    best = reader.WEIGHTS
+    best_value = objective(best)
+    print(f"start {best_value:.4f} {best}", flush=True)
+    for _ in range(3):
+        improved = False
+        for name in [f.name for f in dataclasses.fields(reader.Weights) if f.name != "ocr"]:
+            for factor in (0.5, 0.75, 1.33, 2.0):
+                trial = dataclasses.replace(best, **{name: round(getattr(best, name) * factor, 3)})
+                value = objective(trial)
+                if value > best_value + 1e-9:
+                    best, best_value, improved = trial, value, True
+                    print(f"{value:.4f} {name}={getattr(trial, name)}", flush=True)
+        if not improved:
+            break
+    return best
+
+
+if __name__ == "__main__":
+    main()
