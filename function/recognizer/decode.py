@@ -1,27 +1,41 @@
 """Bytes from a client -> a grayscale float image, within explicit limits.
 
 Everything here treats its input as hostile: the format is checked against a
-short allow-list, the declared pixel count is checked before any pixel is
-decoded (decompression bombs), and any decoder failure becomes a 4xx.
+short allow-list, and the declared pixel count and the bytes the decoder would
+produce are checked before any pixel is decoded (decompression bombs, 16-bit
+images), so one request's decoding costs at most about 0.2 CPU-s and
+MAX_DECODED_BYTES of memory. Any decoder failure becomes a 4xx.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+import threading
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import ApiError
 
 MAX_PIXELS = 25_000_000  # declared width x height; a 12 MP phone photo fits twice
 MAX_SIDE = 20_000
+# What the decoder may produce for one image (pixels x bytes per pixel, 16-bit samples counted as 2 bytes),
+# after a JPEG's reduced-size decoding: an 8 MP RGBA PNG or a 32 MP grey one; any JPEG within MAX_PIXELS.
+MAX_DECODED_BYTES = 32 * 2**20
+LARGE_DECODE_BYTES = 8 * 2**20  # decodes above this take one of LARGE_DECODES_AT_ONCE slots ...
+LARGE_DECODES_AT_ONCE = 2  # ... so a burst of large images queues instead of multiplying the memory peak
+MAX_TEXT_BYTES = 2**20  # PNG text chunks (zTXt, iTXt) decompressed, all together; nothing here reads them
 WORK_SIZE = 512  # long side the preprocessing works at: ample for a 20x20 box per character
+REDUCE_FROM = 4 * WORK_SIZE  # an image this large is first box-reduced to about 2 x WORK_SIZE
 ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}  # MPO: a phone camera's JPEG
+REFUSED_FORMATS = {"SVG", "PDF"}  # documents, not images: 415 like any format not allowed
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_BYTES
+_large_decodes = threading.BoundedSemaphore(LARGE_DECODES_AT_ONCE)
 
 
 def decode_image(data: bytes) -> tuple[np.ndarray, float]:
@@ -32,16 +46,15 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
     """
     if not data:
         raise ApiError(400, "empty_image", "the image is empty; send a PNG, JPEG, WebP, BMP or GIF file")
+    document = _document_format(data)
+    if document:
+        raise _unsupported(document)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise ApiError(
-                    415,
-                    "unsupported_image_type",
-                    f"{image.format} images are not supported; send PNG, JPEG, WebP, BMP or GIF",
-                )
+                raise _unsupported(image.format)
             width, height = image.size
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise _too_large(width, height)
@@ -50,8 +63,13 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             image.seek(0)  # GIF: the first frame
             if image.format in ("JPEG", "MPO"):  # decode at a reduced size directly: much faster for photos
                 image.draft("RGB", (WORK_SIZE, WORK_SIZE))
-            image = ImageOps.exif_transpose(image)
-            image.load()
+            size = decoded_bytes(image)
+            if size > MAX_DECODED_BYTES:
+                raise _too_large(width, height, size)
+            with _large_decodes if size > LARGE_DECODE_BYTES else contextlib.nullcontext():
+                image = ImageOps.exif_transpose(image)
+                image.load()
+                gray = _small_gray(image)
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -67,10 +85,49 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             f"the image could not be decoded ({exc}); send a complete PNG, JPEG, WebP, BMP or GIF file",
         ) from exc
     full_size = max(width, height)  # not image.size: a JPEG draft is already smaller
+    return np.asarray(gray, np.float32) / 255.0, full_size / max(gray.size)
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """The most bytes decoding `image` at its current (drafted) size holds at once: its pixels (as RGBA where
+    transparency is flattened that way), or the file's 16-bit samples."""
+    bands = len(image.getbands())
+    per_pixel = bands * (4 if image.mode in ("I", "F") else 2 if "16" in image.mode else 1)
+    rawmode = image.tile[0].args if image.tile else None
+    rawmode = rawmode[0] if isinstance(rawmode, tuple) and rawmode else rawmode
+    if isinstance(rawmode, str) and ";16" in rawmode:  # "RGBA;16B": four 2-byte samples, narrowed while decoding
+        per_pixel = max(per_pixel, 2 * len(rawmode.split(";")[0]))
+    if image.mode in ("P", "PA") or "transparency" in image.info:  # flattened by way of RGBA
+        per_pixel = max(per_pixel, 4)
+    return image.width * image.height * per_pixel
+
+
+def _small_gray(image: Image.Image) -> Image.Image:
+    """A decoded image -> 'L' at most WORK_SIZE on its long side; a huge one is reduced before it is flattened."""
+    if image.mode.startswith("I;16"):  # 16-bit grey: keep the high byte (convert("L") would clip at 255)
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+    if max(image.size) >= REDUCE_FROM and image.mode in ("L", "LA", "RGB", "RGBA"):
+        image = image.reduce(max(image.size) // (2 * WORK_SIZE))
     gray = flatten_to_gray(image)
     if max(gray.size) > WORK_SIZE:
         gray.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
-    return np.asarray(gray, np.float32) / 255.0, full_size / max(gray.size)
+    return gray
+
+
+def _document_format(data: bytes) -> str | None:
+    """SVG or PDF by their opening bytes (Pillow reads neither, so it would only say 'not an image')."""
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"%pdf-"):
+        return "PDF"
+    if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
+        return "SVG"
+    return None
+
+
+def _unsupported(image_format: str | None) -> ApiError:
+    return ApiError(
+        415, "unsupported_image_type", f"{image_format} images are not supported; send PNG, JPEG, WebP, BMP or GIF"
+    )
 
 
 def flatten_to_gray(image: Image.Image) -> Image.Image:
@@ -96,9 +153,12 @@ def flatten_to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def _too_large(width: int, height: int) -> ApiError:
-    return ApiError(
-        413,
-        "image_too_large",
-        f"the image is {width}x{height}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE} per side",
-    )
+def _too_large(width: int, height: int, size: int | None = None) -> ApiError:
+    if size is not None:
+        message = (
+            f"the {width}x{height} image would decode to {size / 2**20:.0f} MB; the limit is "
+            f"{MAX_DECODED_BYTES // 2**20} MB (about 8 megapixels in colour with transparency, half that at 16 bits)"
+        )
+    else:
+        message = f"the image is {width}x{height}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE} per side"
+    return ApiError(413, "image_too_large", message)
