@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
+import struct
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from . import reader
 from .decode import decode_image
@@ -369,10 +369,22 @@ def _top(p: np.ndarray, labels: list[str]) -> list[dict]:
 
 
 def png_data_url(image: np.ndarray) -> str:
-    """A float image in [0, 1] as a data: URL, so a client can show what the model saw."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    """A float image in [0, 1] as a data: URL, so a client can show what the model saw.
+
+    Written directly (8-bit grayscale, no row filters, zlib): for a 28-pixel strip
+    this is half the CPU of Pillow's encoder (bench/RESULTS.md) and a few bytes smaller.
+    """
+    pixels = np.round(image * 255).astype(np.uint8)
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), np.uint8)  # each row starts with its filter type, 0 (none)
+    rows[:, 1:] = pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    png = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows.tobytes()))
+    return "data:image/png;base64," + base64.b64encode(png + _png_chunk(b"IEND", b"")).decode()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _ms(start: float, end: float) -> float:
