@@ -19,6 +19,8 @@ MAX_STROKES = 200
 MAX_POINTS = 20_000  # over all strokes
 MAX_CANVAS_SIDE = 10_000
 MAX_COORDINATE = 10 * MAX_CANVAS_SIDE  # points may lie off the canvas, but not absurdly far
+MAX_DRAWN_LENGTH = 100_000  # px of pen path once scaled for drawing; a 64-character line draws about 25,000
+MAX_DRAWN_POINTS = 4_000  # each point costs a round joint; beyond this many, strokes are thinned along their length
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
 TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
@@ -80,6 +82,15 @@ def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, f
     else:
         size, target = max(span_x, span_y, 1.0), SINGLE_SIZE
     scale = target / size
+    drawn_length = scale * sum(float(np.hypot(*np.diff(stroke, axis=0).T).sum()) for stroke in strokes)
+    if drawn_length > MAX_DRAWN_LENGTH:  # drawing time grows with it: a scribble of 20,000 long jumps is not writing
+        raise ApiError(
+            413,
+            "strokes_too_long",
+            f"the strokes are {drawn_length:,.0f} px long when drawn at {target} px; the limit is {MAX_DRAWN_LENGTH:,}",
+        )
+    if sum(map(len, strokes)) > MAX_DRAWN_POINTS:
+        strokes = [_thinned(stroke, drawn_length / scale / MAX_DRAWN_POINTS) for stroke in strokes]
     pen = max(2.0, PEN_SHARE * target)
     margin = math.ceil(pen) + 2
     canvas = Image.new("L", (math.ceil(span_x * scale) + 2 * margin, math.ceil(span_y * scale) + 2 * margin), 0)
@@ -93,3 +104,12 @@ def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, f
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     origin = (float(low[0] - margin / scale), float(low[1] - margin / scale))
     return np.asarray(canvas, np.float32) / 255.0, 1.0 / scale, origin
+
+
+def _thinned(stroke: np.ndarray, spacing: float) -> np.ndarray:
+    """The stroke's first point, then one point per `spacing` of its length, and its last point."""
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))])
+    step = np.floor(along / spacing) if spacing > 0 else np.zeros(len(stroke))
+    keep = np.concatenate([[True], step[1:] != step[:-1]])
+    keep[-1] = True
+    return stroke[keep]
