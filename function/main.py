@@ -27,6 +27,7 @@ from recognizer import server_limits
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
+from recognizer.strokes import check_json_structure
 
 server_limits.install()  # the server's timeouts and size limits (recognizer/server_limits.py says why here)
 
@@ -110,6 +111,8 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
         raise ApiError(400, "bad_body", f"the request body could not be read ({str(exc)[:200]})") from exc
     if len(body) > MAX_BODY_BYTES:
         raise _too_large()
+    if request.mimetype == "application/json":
+        check_json_structure(body)
     if request.mimetype != "multipart/form-data":
         return body, {}, {}
     parser = FormDataParser(
