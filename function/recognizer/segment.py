@@ -80,7 +80,7 @@ def find_runs(mask: np.ndarray) -> Runs:
     if not len(rows_with_ink):
         empty = np.zeros(0, np.intp)
         return Runs(empty, empty, empty, empty, 0)
-    columns = np.flatnonzero(mask.any(axis=0))
+    columns = np.flatnonzero(mask[rows_with_ink[0] : rows_with_ink[-1] + 1].any(axis=0))
     y0, y1, x0, x1 = rows_with_ink[0], rows_with_ink[-1] + 1, columns[0], columns[-1] + 1
     stride = x1 - x0 + 1  # one zero column after each row, so every run ends inside its row
     padded = np.zeros((y1 - y0, stride), np.int8)
@@ -110,7 +110,7 @@ def find_runs(mask: np.ndarray) -> Runs:
             if np.array_equal(nxt, root):
                 break
             root = nxt
-    _, component = np.unique(root, return_inverse=True)
+    component = (np.cumsum(root == np.arange(n)) - 1)[root]  # roots numbered in order
     columns_start = starts - rows * stride
     return Runs(rows + y0, columns_start + x0, ends - rows * stride + x0, component, int(component.max()) + 1)
 
