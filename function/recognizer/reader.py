@@ -51,14 +51,15 @@ class Weights:
     """How the search weighs its evidence; tuned on lines of training glyphs (training/text_eval.py)."""
 
     ocr: float = 1.0  # x log P(label | piece), from the model
-    lm: float = 0.5  # x log P(letter | the word so far), from the language model
+    lm: float = 0.25  # x log P(letter | the word so far), from the language model
     bonus: float = 1.0  # per character read: balances readings with more and fewer pieces
-    gap: float = 4.0  # per letter height of clear gap merged inside one character
+    gap: float = 10.64  # per letter height of clear gap merged inside one character
     wide: float = 3.0  # per letter height of width beyond one letter height
-    cut: float = 1.5  # per cut used between two characters
+    cut: float = 2.0  # per cut used between two characters
+    overlap: float = 3.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
     dot: float = 4.0  # per dot-sized character
-    space: float = 0.8  # a gap wider than this many letter heights ...
-    space_ratio: float = 2.5  # ... and this many times the line's median gap is a space
+    space: float = 1.064  # a gap wider than this many letter heights ...
+    space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     switch: float = 3.0  # per change between letters and digits inside a word
     reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
     digit: float = 2.3  # per digit in a word context (what a letter costs under the language model)
@@ -88,6 +89,7 @@ class Lattice:
     pieces: list[Piece]
     cuts: frozenset[int]  # atom boundaries k (before atom k) that cut through connected ink
     gaps: np.ndarray  # gaps[k - 1]: the clear gap before atom k, in letter heights (negative: overlap)
+    overlaps: np.ndarray  # overlaps[k - 1]: how much of the narrower of atoms k - 1 and k lies over the other
 
 
 @dataclass
@@ -140,6 +142,9 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lat
     n = len(bounds)
     right = np.maximum.accumulate(bounds[:, 1])
     gaps = (bounds[1:, 0] - right[:-1]) / height  # gaps[k - 1]: before atom k, in letter heights
+    widths = bounds[:, 1] - bounds[:, 0]
+    shared = np.minimum(right[:-1], bounds[1:, 1]) - np.maximum(bounds[:-1, 0], bounds[1:, 0])
+    overlaps = np.clip(shared / np.minimum(widths[:-1], widths[1:]), 0.0, 1.0)
     pieces = []
     for s in range(n):
         for e in range(s + 1, min(n, s + MAX_MERGE) + 1):
@@ -147,7 +152,7 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lat
             if e - s > 1 and (x1 - x0 > MAX_PIECE_WIDTH * height or gaps[e - 2] > MAX_MERGE_GAP):
                 break
             pieces.append(_piece(ink, atom_map, bounds, gaps, s, e, height))
-    return Lattice(n, pieces, frozenset(cuts), gaps)
+    return Lattice(n, pieces, frozenset(cuts), gaps, overlaps)
 
 
 def letter_height(boxes: list) -> float:
@@ -191,18 +196,27 @@ def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarra
 
 
 def _cut_columns(profile: np.ndarray, height: float, limit: int) -> list[int]:
-    """Columns to cut at: local minima of the ink per column, thinnest first, apart by MIN_SLICE."""
+    """Columns to cut at: the middle of each valley of ink per column, thinnest first, apart by MIN_SLICE.
+
+    A valley is a run of equal (smoothed) columns with more ink on both sides,
+    so a long thin join is cut once, at its middle.
+    """
     if limit <= 0:
         return []
-    smooth = np.convolve(profile.astype(float), np.ones(3) / 3, mode="same")
+    smooth = np.round(np.convolve(profile.astype(float), np.ones(3) / 3, mode="same"), 2)
     margin = max(1, round(MIN_SLICE * height))
-    inside = np.arange(margin, len(profile) - margin)
-    if not len(inside):
-        return []
-    left, here, right = smooth[inside - 1], smooth[inside], smooth[inside + 1]
-    minima = inside[(here <= left) & (here <= right) & (here <= CUT_INK * height)]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(smooth)) + 1])
+    ends = np.concatenate([starts[1:], [len(smooth)]])
+    valleys = []
+    for first, end in zip(starts, ends, strict=True):
+        value = smooth[first]
+        left = smooth[first - 1] if first > 0 else np.inf
+        right = smooth[end] if end < len(smooth) else np.inf
+        middle = (first + end - 1) // 2
+        if value < left and value < right and value <= CUT_INK * height and margin <= middle < len(smooth) - margin:
+            valleys.append((value, middle))
     chosen: list[int] = []
-    for column in sorted(minima, key=lambda c: (smooth[c], c)):
+    for _, column in sorted(valleys):
         if all(abs(column - c) >= margin for c in chosen):
             chosen.append(int(column))
             if len(chosen) == limit:
@@ -286,7 +300,7 @@ def read(
     probabilities = np.asarray(probabilities)[:, : len(labels)]
     logp = np.log(np.clip(probabilities, 1e-9, None))
     top = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_PIECE]
-    shape = np.array([_shape(p, lattice.cuts, weights) for p in lattice.pieces])
+    shape = np.array([_shape(p, lattice, weights) for p in lattice.pieces])
     refused = np.zeros(len(lattice.pieces), bool) if rejected is None else np.asarray(rejected, bool)
     by_start: dict[int, list[int]] = {}
     for index, piece in enumerate(lattice.pieces):
@@ -314,10 +328,11 @@ def read(
     return readings[:ALTERNATIVES]
 
 
-def _shape(piece: Piece, cuts: frozenset[int], weights: Weights) -> float:
-    """The segmentation prior of one candidate (a log score, at most 0)."""
+def _shape(piece: Piece, lattice: Lattice, weights: Weights) -> float:
+    """The segmentation prior of one candidate (a log score, at most 0), its right boundary included."""
     cost = weights.gap * piece.gap + weights.wide * piece.wide + weights.dot * piece.dot
-    cost += weights.cut * (piece.end in cuts)  # a cut used as a boundary between two characters
+    if piece.end < lattice.atoms:  # the boundary to the next character: a cut, or parting overlapping ink
+        cost += weights.cut * (piece.end in lattice.cuts) + weights.overlap * lattice.overlaps[piece.end - 1]
     return -cost
 
 
@@ -335,6 +350,7 @@ def _search_word(
     weights: Weights,
 ) -> list[_Hypothesis]:
     """Beam search over atom boundaries first..last: the best hypotheses for one word."""
+    letters = [ALPHABET.find(label.lower()) if language_model is not None else -1 for label in labels]
     beams: dict[int, dict[str, _Hypothesis]] = {first: {"": _Hypothesis(0.0, "", (), (BOUNDARY,), "")}}
     for node in range(first, last):
         if node not in beams:
@@ -345,30 +361,28 @@ def _search_word(
             if piece.end > last:
                 continue
             base = shape[index] + weights.bonus - weights.reject * refused[index]
+            options = [(labels[k], base + weights.ocr * float(logp[index, k]), letters[k]) for k in top[index]]
             target = beams.setdefault(piece.end, {})
             for h in hypotheses:
                 if refused[index]:  # read as nothing: no character, no language model step
                     _keep(
                         target, _Hypothesis(h.score + shape[index], h.text, (*h.chosen, (index, "")), h.context, h.kind)
                     )
-                for label_index in top[index]:
-                    label = labels[label_index]
-                    step = base + weights.ocr * float(logp[index, label_index])
+                start = h.context if h.kind == "letter" else (BOUNDARY,)
+                after = language_model.next_logprobs(start) if language_model is not None else None
+                for label, step, letter in options:
                     context, kind = h.context, h.kind
-                    if language_model is not None:
-                        letter = label.lower()
-                        if letter in ALPHABET:
-                            if kind != "letter":
-                                context = (BOUNDARY,)
-                            step += weights.lm * float(language_model.next_logprobs(context)[ALPHABET.index(letter)])
-                            step -= weights.switch * (kind == "digit")
-                            context = (*context, ALPHABET.index(letter))[1 - language_model.order :]
-                            kind = "letter"
-                        else:
-                            step -= weights.digit + weights.switch * (kind == "letter")
-                            kind = "digit"
-                    chosen = (*h.chosen, (index, label))
-                    _keep(target, _Hypothesis(h.score + step, h.text + label, chosen, context, kind))
+                    if after is None:
+                        pass
+                    elif letter >= 0:
+                        step += weights.lm * float(after[letter]) - weights.switch * (kind == "digit")
+                        context, kind = (*start, letter)[1 - language_model.order :], "letter"
+                    else:
+                        step -= weights.digit + weights.switch * (kind == "letter")
+                        kind = "digit"
+                    _keep(
+                        target, _Hypothesis(h.score + step, h.text + label, (*h.chosen, (index, label)), context, kind)
+                    )
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
         finals = [

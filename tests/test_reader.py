@@ -1,0 +1,171 @@
+"""The text reader: the language model, candidate pieces, the search, and the API fields it answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from conftest import MODELS_DIR
+from recognizer import reader
+from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, load_language_model
+from training.data import CHARACTER_LABELS
+
+MAX_LM_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return load_language_model(MODELS_DIR)
+
+
+def test_language_model_card_is_not_a_classifier_and_fits():
+    card = json.loads((MODELS_DIR / "english-lm.json").read_text())
+    assert card["kind"] == "language_model"
+    assert "labels" not in card  # serving lists classifiers by their cards' labels
+    assert (MODELS_DIR / card["file"]).stat().st_size <= MAX_LM_BYTES
+    assert card["size_bytes"] == (MODELS_DIR / card["file"]).stat().st_size
+    assert card["perplexity"]["held_out_words"] < card["perplexity"]["uniform"] / 2
+    assert "CC-BY-SA" in card["licence"]
+
+
+@pytest.mark.parametrize("word", ["", "h", "hel", "qz", "xxxxxxxx", "the"])
+def test_language_model_distributions_sum_to_one(lm, word):
+    context = (BOUNDARY, *(ALPHABET.index(c) for c in word))
+    total = float(np.exp(lm.next_logprobs(context)).sum())
+    assert abs(total - 1.0) < 2e-3  # the file stores float16 log probabilities
+
+
+def test_language_model_knows_english(lm):
+    assert lm.word_logprob("hello") > lm.word_logprob("hcllo") + 3
+    assert lm.word_logprob("quick") > lm.word_logprob("qvick") + 3
+    assert lm.next_logprobs((BOUNDARY, ALPHABET.index("q")))[ALPHABET.index("u")] > np.log(0.5)
+    assert lm.next_logprobs((BOUNDARY,)).shape == (SYMBOLS,)
+
+
+def _ink(shapes: list[tuple], size: tuple[int, int] = (400, 100)) -> np.ndarray:
+    """White-on-black ink from ('line', xy, width) and ('ellipse', box, width) shapes."""
+    image = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(image)
+    for kind, where, width in shapes:
+        if kind == "line":
+            draw.line(where, fill=255, width=width)
+        else:
+            draw.ellipse(where, outline=255, width=width)
+    return np.asarray(image, np.float32) / 255.0
+
+
+def test_separate_pieces_are_atoms_and_neighbours_are_merged_candidates():
+    ink = _ink(
+        [("line", [(20, 20), (20, 80)], 6), ("line", [(50, 20), (50, 80)], 6), ("line", [(90, 20), (90, 80)], 6)]
+    )
+    lattice = reader.candidate_pieces(ink)
+    assert lattice.atoms == 3
+    spans = {(p.start, p.end) for p in lattice.pieces}
+    assert {(0, 1), (1, 2), (2, 3), (0, 2), (1, 3)} <= spans
+    assert not lattice.cuts
+
+
+def test_touching_letters_are_cut_at_the_thin_join():
+    # Two rings joined by a thin bar: one piece of ink, two letters.
+    ink = _ink([("ellipse", (20, 20, 60, 80), 6), ("ellipse", (80, 20, 120, 80), 6), ("line", [(58, 50), (82, 50)], 3)])
+    lattice = reader.candidate_pieces(ink)
+    assert lattice.atoms >= 2 and lattice.cuts
+    whole = [p for p in lattice.pieces if p.box[2] > 95]
+    halves = [p for p in lattice.pieces if 45 <= p.box[2] <= 75]
+    assert whole and len(halves) >= 2  # both readings are candidates: one wide character, or two
+
+
+def test_a_stroke_is_never_split_and_touching_strokes_stay_apart():
+    strokes = [np.array([[10.0, 10.0], [10.0, 90.0]]), np.array([[10.0, 90.0], [60.0, 90.0], [60.0, 10.0]])]
+    from recognizer.strokes import render_strokes
+
+    gray, scale, origin = render_strokes(strokes, True)
+    ink = (gray > 0.5).astype(np.float32)
+    atoms = reader.stroke_atoms(strokes, ink, scale, origin)
+    assert set(np.unique(atoms[ink > 0])) == {1, 2}  # every ink pixel belongs to one of the two strokes
+    lattice = reader.candidate_pieces(ink, atoms)
+    assert lattice.atoms == 2 and not lattice.cuts
+
+
+def _line_lattice(xs: list[int]) -> reader.Lattice:
+    return reader.candidate_pieces(_ink([("line", [(x, 20), (x, 80)], 6) for x in xs], size=(60 * len(xs) + 400, 100)))
+
+
+def _probabilities(lattice: reader.Lattice, guesses: list[dict[str, float]]) -> np.ndarray:
+    """One distribution per candidate: single atoms get `guesses[i]`, merged candidates are junk."""
+    out = np.full((len(lattice.pieces), len(CHARACTER_LABELS)), 1e-4)
+    for i, piece in enumerate(lattice.pieces):
+        if piece.end - piece.start == 1:
+            for label, p in guesses[piece.start].items():
+                out[i, CHARACTER_LABELS.index(label)] = p
+        else:
+            out[i, CHARACTER_LABELS.index("W")] = 0.3
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def test_the_language_model_reads_a_word_where_the_glyphs_are_ambiguous(lm):
+    lattice = _line_lattice([20, 60, 100, 140, 180])
+    sure = [{"H": 0.95}, {"E": 0.95}, {"L": 0.6, "1": 0.35}, {"L": 0.6, "1": 0.35}, {"0": 0.6, "O": 0.38}]
+    probabilities = _probabilities(lattice, sure)
+    assert reader.read(lattice, probabilities, CHARACTER_LABELS, None)[0].text == "HELL0"
+    readings = reader.read(lattice, probabilities, CHARACTER_LABELS, lm)
+    assert readings[0].text == "HELLO"
+    assert len(readings) <= reader.ALTERNATIVES
+    assert [r.probability for r in readings] == sorted((r.probability for r in readings), reverse=True)
+    assert sum(r.probability for r in readings) <= 1 + 1e-9
+
+
+def test_digits_stay_digits_in_a_number(lm):
+    lattice = _line_lattice([20, 60, 100, 140])
+    guesses = [{"2": 0.9}, {"0": 0.55, "O": 0.44}, {"1": 0.55, "I": 0.44}, {"9": 0.9}]
+    assert reader.read(lattice, _probabilities(lattice, guesses), CHARACTER_LABELS, lm)[0].text == "2019"
+
+
+def test_a_wide_gap_is_a_space_and_each_word_is_read_apart(lm):
+    lattice = _line_lattice([20, 60, 100, 300, 340])  # a gap of three letter heights after the third
+    guesses = [{"T": 0.9}, {"W": 0.9}, {"0": 0.6, "O": 0.4}, {"N": 0.9}, {"0": 0.6, "O": 0.4}]
+    best = reader.read(lattice, _probabilities(lattice, guesses), CHARACTER_LABELS, lm)[0]
+    assert best.text == "TWO NO"
+    assert [text for text, _ in best.words] == ["TWO", "NO"]
+
+
+def test_the_search_is_bounded():
+    lattice = _line_lattice(list(range(20, 20 + 40 * 60, 40)))  # sixty strokes
+    assert lattice.atoms == 60
+    assert len(lattice.pieces) <= lattice.atoms * reader.MAX_MERGE
+
+
+def _post(client, body: dict):
+    return client.post("/predict", data=json.dumps(body), content_type="application/json")
+
+
+# "HI" in strokes: two uprights with a bar, then an upright.
+HI = [[[40, 30], [40, 170]], [[40, 100], [120, 100]], [[120, 30], [120, 170]], [[200, 30], [200, 170]]]
+
+
+@pytest.mark.parametrize(("context", "status", "code"), [("english", 400, "unknown_context"), (3, 400, "bad_context")])
+def test_context_field_errors(client, context, status, code):
+    response = _post(client, {"strokes": HI, "mode": "text", "model": "characters", "context": context})
+    assert response.status_code == status
+    assert response.json["error"]["code"] == code
+
+
+def test_context_in_the_query_string_is_checked_too(client):
+    response = client.post("/predict?mode=text&context=nope", data=b"\x89PNG", content_type="image/png")
+    assert response.status_code == 400 and response.json["error"]["code"] == "unknown_context"
+
+
+@pytest.mark.parametrize("context", ["words", "none", None])
+def test_text_answers_alternatives_and_word_boxes(client, context):
+    body = {"strokes": HI, "mode": "text", "model": "characters"} | ({"context": context} if context else {})
+    answer = _post(client, body).json
+    assert answer["text"] == answer["prediction"] == answer["alternatives"][0]["text"]
+    assert 1 <= len(answer["alternatives"]) <= 5
+    assert all(0 < a["probability"] < 1 for a in answer["alternatives"])
+    assert [w["text"] for w in answer["words"]] == answer["text"].split()
+    x, _, w, h = answer["words"][0]["box"]
+    assert 30 <= x <= 45 and w > 150 and h > 120  # the strokes' own coordinates
+    assert len(answer["characters"]) == len(answer["text"].replace(" ", ""))
