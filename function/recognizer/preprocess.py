@@ -7,6 +7,8 @@ drop specks -> crop -> the model's profile (`mnist` or `emnist`) -> 28x28.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image, ImageFilter
 
@@ -87,14 +89,21 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     c0, cx, cy, cxx, cxy, cyy = coefficients
     y = ((np.arange(gray.shape[0], dtype=np.float32) + 0.5) / gray.shape[0])[:, None]
     x = ((np.arange(gray.shape[1], dtype=np.float32) + 0.5) / gray.shape[1])[None, :]
-    return (c0 + cx * x + cy * y + cxx * x * x + cxy * x * y + cyy * y * y).astype(np.float32)
+    surface = c0 + cx * x + cy * y  # the full-size sum is added to in place: the same sums, fewer copies
+    surface += cxx * x * x
+    surface += cxy * x * y
+    surface += cyy * y * y
+    return surface.astype(np.float32, copy=False)
 
 
+@functools.lru_cache(maxsize=64)
 def _quadratic_terms(height: int, width: int) -> np.ndarray:
-    """Columns 1, x, y, x^2, xy, y^2 at each pixel centre, coordinates scaled to [0, 1]."""
+    """Columns 1, x, y, x^2, xy, y^2 at each pixel centre, coordinates scaled to [0, 1] (read-only, cached)."""
     y, x = np.mgrid[0:height, 0:width]
     y, x = (y.ravel() + 0.5) / height, (x.ravel() + 0.5) / width
-    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)
+    terms.flags.writeable = False
+    return terms
 
 
 def level_histogram(levels: np.ndarray) -> np.ndarray:
