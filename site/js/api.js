@@ -1,14 +1,22 @@
-// The recognition function over HTTP: POST {apiUrl}/predict, every failure a readable message.
+// The recognition function over HTTP: POST {apiUrl}/predict and GET {apiUrl}/health.
+// Every failure becomes a ServiceError: a message for the person using the page and
+// a detail for whoever runs the site (the address tried, the status, what the server said).
 
 export const TIMEOUT_MS = 10_000;
 
 export class ServiceError extends Error {
   /** kind: "unreachable" | "timeout" | "rejected" (4xx) | "failed" (5xx, bad answer) | "cancelled" */
-  constructor(kind, message, { status = 0, code = "" } = {}) {
+  constructor(kind, message, { status = 0, code = "", detail = "" } = {}) {
     super(message);
     this.kind = kind;
     this.status = status;
     this.code = code;
+    this.detail = detail;
+  }
+
+  /** Whether the same request may well succeed a moment later. */
+  get retryable() {
+    return ["unreachable", "timeout", "failed"].includes(this.kind) || [408, 429].includes(this.status);
   }
 }
 
@@ -38,26 +46,40 @@ export async function predict(apiUrl, body, { signal, timeoutMs = TIMEOUT_MS } =
       if (timedOut) {
         throw new ServiceError(
           "timeout",
-          `The recognition service at ${apiUrl} did not answer within ${timeoutMs / 1000} s. Try again in a moment.`,
+          `The recognition service did not answer within ${timeoutMs / 1000} s. It may be busy or starting up: try again.`,
+          { detail: `POST ${url}: no answer within ${timeoutMs / 1000} s.` },
         );
       }
       if (signal?.aborted) throw new ServiceError("cancelled", "The request was replaced by a newer one.");
       throw new ServiceError(
         "unreachable",
-        // A busy or starting cloud service answers 429/403 without CORS headers, which looks the same.
-        `Cannot reach the recognition service at ${apiUrl}. It may be busy: try again in a moment. ` +
-          "If this persists, check that it is running, that config.js points at it " +
-          "and that it allows requests from this page.",
+        "The recognition service cannot be reached right now. It may be busy or starting up: try again in a moment.",
+        {
+          // A busy or starting cloud service answers 429/403 without CORS headers, which looks the same.
+          detail:
+            `POST ${url} failed before any answer (${error.message}): the service is down, busy (429/403 ` +
+            "without CORS headers) or does not allow this page's origin, or config.js points elsewhere.",
+        },
       );
     }
-    return readAnswer(response, text);
+    return readAnswer(url, response, text);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", cancel);
   }
 }
 
-function readAnswer(response, text) {
+/** The service's /health answer ({status, models: {name: {labels, ...}}}), or null if it cannot be had. */
+export async function health(apiUrl, { timeoutMs = TIMEOUT_MS } = {}) {
+  try {
+    const response = await fetch(`${apiUrl.replace(/\/+$/, "")}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null; // the page works without it; a prediction will report the problem in words
+  }
+}
+
+function readAnswer(url, response, text) {
   let payload = null;
   try {
     payload = JSON.parse(text);
@@ -66,17 +88,26 @@ function readAnswer(response, text) {
   }
   if (response.ok && payload && typeof payload === "object" && "prediction" in payload) return payload;
   const error = payload?.error ?? {};
-  const message = typeof error.message === "string" ? error.message : "";
-  const details = { status: response.status, code: typeof error.code === "string" ? error.code : "" };
+  const said = typeof error.message === "string" ? error.message : "";
+  const code = typeof error.code === "string" ? error.code : "";
+  const details = {
+    status: response.status,
+    code,
+    detail: `POST ${url}: HTTP ${response.status}${code ? ` ${code}` : ""}${said ? `: ${said}` : ""}.`,
+  };
+  if (response.status === 429) {
+    throw new ServiceError("rejected", "The recognition service is busy right now: try again in a moment.", details);
+  }
   if (response.status >= 400 && response.status < 500) {
-    const fallback = `The recognition service refused the request (HTTP ${response.status}).`;
-    throw new ServiceError("rejected", message ? sentence(message) : fallback, details);
+    // The service's own messages are written for people ("no ink was found in the image; ...").
+    const fallback = "The recognition service could not read this request.";
+    throw new ServiceError("rejected", said ? sentence(said) : fallback, details);
   }
-  if (response.ok) {
-    throw new ServiceError("failed", "The recognition service sent an answer this page cannot read.", details);
-  }
-  const reason = message ? `: ${sentence(message)}` : ".";
-  throw new ServiceError("failed", `The recognition service had a problem (HTTP ${response.status})${reason}`, details);
+  throw new ServiceError(
+    "failed",
+    "Something went wrong in the recognition service. Try again; if it keeps happening, please report it.",
+    details,
+  );
 }
 
 // "no ink was found" -> "No ink was found."

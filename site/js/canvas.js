@@ -1,10 +1,8 @@
 // The drawing pad: pen strokes from pointer events (mouse, finger, pen),
 // an imported picture as an alternative, and character boxes drawn on top.
 // Strokes are kept in canvas CSS pixels, which is what the API is sent.
+// Colours come from the style sheet (--paper, --ink, --box), so the pad follows the colour scheme.
 
-const PAPER = "#ffffff";
-const INK = "#111827";
-const BOX = "#c2410c";
 const PICTURE_MARGIN = 8; // CSS px around an imported picture
 const MIN_STEP = 1; // CSS px between two kept points
 
@@ -18,6 +16,8 @@ export class DrawingPad {
     this.strokes = []; // [{ width, points: [[x, y], ...] }]
     this.picture = null; // { bitmap, width, height, dataUrl, name }
     this.boxes = []; // [{ box: [x, y, w, h], label }] in stroke or picture coordinates
+    this.words = []; // word boxes, the same way, drawn around the character boxes
+    this.colors = readColors(canvas);
     this.size = { width: 0, height: 0 };
     this.active = null; // the pointer drawing now: { id, stroke }
 
@@ -52,11 +52,19 @@ export class DrawingPad {
     this.#dropPicture();
     this.picture = picture;
     this.boxes = [];
+    this.words = [];
     this.redraw();
   }
 
-  setBoxes(boxes) {
+  setBoxes(boxes, words = []) {
     this.boxes = boxes;
+    this.words = words;
+    this.redraw();
+  }
+
+  /** After a change of colour scheme. */
+  restyle() {
+    this.colors = readColors(this.canvas);
     this.redraw();
   }
 
@@ -66,6 +74,7 @@ export class DrawingPad {
     else if (this.picture) this.#dropPicture();
     else return false;
     this.boxes = [];
+    this.words = [];
     this.redraw();
     return true;
   }
@@ -74,6 +83,7 @@ export class DrawingPad {
     this.strokes = [];
     this.#dropPicture();
     this.boxes = [];
+    this.words = [];
     this.active = null;
     this.redraw();
   }
@@ -82,14 +92,14 @@ export class DrawingPad {
     const { context: ctx } = this;
     const ratio = this.canvas.width / (this.size.width || 1);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = PAPER;
+    ctx.fillStyle = this.colors.paper;
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     if (this.picture) {
       const { scale, dx, dy } = this.#pictureFit();
       ctx.drawImage(this.picture.bitmap, dx, dy, this.picture.width * scale, this.picture.height * scale);
     }
-    for (const stroke of this.strokes) drawStroke(ctx, stroke);
+    for (const stroke of this.strokes) drawStroke(ctx, stroke, this.colors.ink);
     this.#drawBoxes();
   }
 
@@ -106,6 +116,7 @@ export class DrawingPad {
     this.canvas.focus({ preventScroll: true });
     this.#dropPicture(); // drawing replaces an imported picture
     this.boxes = [];
+    this.words = [];
     const stroke = { width: this.penWidth, points: [this.#point(event)] };
     this.strokes.push(stroke);
     this.active = { id: event.pointerId, stroke };
@@ -150,6 +161,7 @@ export class DrawingPad {
       const factor = Math.min(rect.width / old.width, rect.height / old.height);
       for (const stroke of this.strokes) stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
       this.boxes = [];
+      this.words = [];
     }
     this.size = { width: rect.width, height: rect.height };
     const ratio = window.devicePixelRatio || 1;
@@ -170,33 +182,45 @@ export class DrawingPad {
   }
 
   #drawBoxes() {
-    if (this.boxes.length === 0) return;
+    if (this.boxes.length === 0 && this.words.length === 0) return;
     const ctx = this.context;
     const fit = this.picture ? this.#pictureFit() : { scale: 1, dx: 0, dy: 0 };
+    const place = ([x, y, w, h], pad) => [
+      fit.dx + x * fit.scale - pad,
+      fit.dy + y * fit.scale - pad,
+      w * fit.scale + 2 * pad,
+      h * fit.scale + 2 * pad,
+    ];
     ctx.save();
-    ctx.strokeStyle = BOX;
-    ctx.fillStyle = BOX;
+    ctx.strokeStyle = this.colors.box;
+    ctx.fillStyle = this.colors.box;
+    ctx.lineWidth = 1;
+    for (const { box } of this.words) ctx.strokeRect(...place(box, 6));
     ctx.lineWidth = 2;
     ctx.setLineDash([6, 4]);
     ctx.font = "bold 16px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
     for (const { box, label } of this.boxes) {
-      const [x, y, w, h] = box;
-      const left = fit.dx + x * fit.scale;
-      const top = fit.dy + y * fit.scale;
-      ctx.strokeRect(left, top, w * fit.scale, h * fit.scale);
+      const [left, top, width, height] = place(box, 0);
+      ctx.strokeRect(left, top, width, height);
       ctx.fillText(label, left + 2, Math.max(16, top - 2));
     }
     ctx.restore();
   }
 }
 
+function readColors(canvas) {
+  const style = getComputedStyle(canvas);
+  const color = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+  return { paper: color("--paper", "#ffffff"), ink: color("--ink", "#111827"), box: color("--box", "#c2410c") };
+}
+
 const round = (value) => Math.round(value * 10) / 10; // a tenth of a CSS pixel is plenty
 
 // A stroke as a smooth curve: quadratic segments through the midpoints of the points.
-function drawStroke(ctx, { width, points }) {
-  ctx.strokeStyle = INK;
-  ctx.fillStyle = INK;
+function drawStroke(ctx, { width, points }, ink) {
+  ctx.strokeStyle = ink;
+  ctx.fillStyle = ink;
   ctx.lineWidth = width;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";

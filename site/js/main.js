@@ -1,6 +1,6 @@
 // Wiring: controls, keyboard shortcuts, imports and predictions.
 
-import { predict } from "./api.js";
+import { health, predict } from "./api.js";
 import { DrawingPad } from "./canvas.js";
 import { firstImageFile, loadPicture } from "./picture.js";
 import * as ui from "./ui.js";
@@ -8,7 +8,7 @@ import * as ui from "./ui.js";
 const API_URL = window.HANDWRITING_CONFIG?.apiUrl || "http://localhost:8080";
 const LIVE_DELAY_MS = 600;
 
-// The choices offered, as the API's model and mode.
+// The choices offered, as the API's model and mode, and what the page says about each.
 const CHOICES = {
   digit: {
     model: "digits",
@@ -16,6 +16,10 @@ const CHOICES = {
     name: "a digit",
     draw: "Draw one digit here",
     prompt: "Draw a digit and press Predict.",
+    help: "One digit, 0 to 9.",
+    rejected: "This does not look like a digit. Writing a letter? Try Character.",
+    otherwise: ["character"],
+    several: ["number", "text"],
   },
   character: {
     model: "characters",
@@ -23,6 +27,10 @@ const CHOICES = {
     name: "a character",
     draw: "Draw one letter or digit here",
     prompt: "Draw a letter or digit and press Predict.",
+    help: "One letter or digit.",
+    rejected: "This does not look like a letter or a digit. Write one character, large and clear.",
+    otherwise: [],
+    several: ["text"],
   },
   number: {
     model: "digits",
@@ -30,6 +38,7 @@ const CHOICES = {
     name: "a number",
     draw: "Write a number here",
     prompt: "Write a number and press Predict.",
+    help: "Several digits in a row, read left to right.",
   },
   text: {
     model: "characters",
@@ -37,6 +46,7 @@ const CHOICES = {
     name: "text",
     draw: "Write a short word here (capitals work best)",
     prompt: "Write a few characters and press Predict.",
+    help: "A word or a code, letters and digits in a row, read left to right.",
   },
 };
 
@@ -44,9 +54,8 @@ const $ = (id) => document.getElementById(id);
 
 const pad = new DrawingPad($("pad"), {
   onStrokeStart: () => {
-    cancelRequest(); // an answer for the drawing before this stroke would be stale
-    importing++; // and a picture still loading would wipe this stroke
-    updatePlaceholder();
+    importing++; // a picture still loading would wipe this stroke
+    drawingChanged();
   },
   onStrokeEnd: () => scheduleLive(),
 });
@@ -55,13 +64,27 @@ let liveTimer = 0;
 let request = null; // the AbortController of the prediction in flight
 let importing = 0; // the number of the latest import: an earlier one that finishes later is dropped
 
+function choiceName() {
+  return document.querySelector('input[name="mode"]:checked').value;
+}
+
 function choice() {
-  return CHOICES[document.querySelector('input[name="mode"]:checked').value];
+  return CHOICES[choiceName()];
+}
+
+// Words (the default) or none (character by character, for codes); sent in text mode only.
+function readingContext() {
+  return document.querySelector('input[name="context"]:checked').value;
 }
 
 function updatePlaceholder() {
   $("pad-placeholder").textContent = choice().draw;
   $("pad-placeholder").hidden = !pad.isEmpty();
+}
+
+function updateModeHelp() {
+  $("mode-help").textContent = choice().help;
+  $("context").hidden = choiceName() !== "text";
 }
 
 function updatePenWidth() {
@@ -71,13 +94,15 @@ function updatePenWidth() {
 
 function requestBody() {
   const { model, mode } = choice();
-  if (pad.picture) return { image: pad.picture.dataUrl, model, mode };
+  const context = choiceName() === "text" ? { context: readingContext() } : {};
+  if (pad.picture) return { image: pad.picture.dataUrl, model, mode, ...context };
   return {
     strokes: pad.strokePoints(),
     width: Math.max(1, Math.round(pad.size.width)),
     height: Math.max(1, Math.round(pad.size.height)),
     model,
     mode,
+    ...context,
   };
 }
 
@@ -89,27 +114,73 @@ function cancelRequest() {
   ui.cancelBusy();
 }
 
-async function runPrediction({ quiet = false } = {}) {
+/** The drawing on screen is no longer the one the answer on screen is for. */
+function drawingChanged() {
+  cancelRequest(); // an answer for the drawing before this change would be stale
+  updatePlaceholder();
+  if (pad.isEmpty()) {
+    ui.showIdle(choice().prompt);
+  } else if ($("result").dataset.state === "error") {
+    ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
+  } else {
+    ui.markStale(
+      $("live").checked
+        ? "The drawing changed: reading it again…"
+        : "The drawing changed after this answer: press Predict to read it again.",
+    );
+  }
+}
+
+// What the page adds to an answer in words: a rejection, or several pieces where one character was expected.
+function advice(answer) {
+  const current = choice();
+  if (answer.mode !== "single") return null;
+  const offers = (names) =>
+    names.map((name) => ({ label: `Read as ${CHOICES[name].name}`, action: () => switchTo(name) }));
+  if (answer.pieces > 1) {
+    return {
+      text: `This drawing has ${answer.pieces} separate parts. If it is more than one character, read it as ${current.several.map((n) => CHOICES[n].name).join(" or ")}.`,
+      offers: offers(current.several),
+    };
+  }
+  if (answer.rejected) return { text: current.rejected, offers: offers(current.otherwise) };
+  return null;
+}
+
+function showAnswer(answer) {
+  ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name });
+  const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? "?" : c.prediction }));
+  const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
+  if (!pad.isDrawing()) pad.setBoxes(answer.mode === "text" ? boxes : [], answer.mode === "text" ? words : []);
+}
+
+async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
   cancelRequest();
   if (pad.isEmpty()) {
     if (!quiet) ui.showError("Nothing to recognise yet: draw something on the pad first, or import an image.");
+    if (reveal) ui.reveal();
     return;
   }
   const current = new AbortController();
   request = current;
-  ui.showBusy();
+  ui.showBusy(
+    `Reading your drawing as ${choice().name}…`,
+    "Still waiting for the recognition service: it may be starting up, which can take several seconds…",
+  );
   try {
     const answer = await predict(API_URL, requestBody(), { signal: current.signal });
     if (request !== current) return;
-    ui.showResult(answer);
-    const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.prediction }));
-    if (!pad.isDrawing()) pad.setBoxes(answer.mode === "text" ? boxes : []);
+    request = null;
+    showAnswer(answer);
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
-    ui.showError(error.message);
+    request = null;
+    const retry = error.retryable ? () => runPrediction() : null;
+    ui.showError(error.message, { detail: error.detail, onRetry: retry });
   } finally {
     if (request === current) request = null;
   }
+  if (reveal) ui.reveal();
 }
 
 function scheduleLive() {
@@ -126,10 +197,8 @@ function reset() {
 
 function undo() {
   if (!pad.undo()) return;
-  cancelRequest();
-  updatePlaceholder();
-  if (pad.isEmpty()) ui.showIdle(choice().prompt);
-  else scheduleLive();
+  drawingChanged();
+  if (!pad.isEmpty()) scheduleLive();
 }
 
 async function importFile(file) {
@@ -148,8 +217,25 @@ async function importFile(file) {
     return;
   }
   pad.setPicture(picture);
-  updatePlaceholder();
+  drawingChanged();
   await runPrediction();
+}
+
+// A new mode or reading context: the answer on screen was read another way.
+function readingChanged() {
+  cancelRequest(); // an answer for the other mode would overwrite this one's prompt
+  updatePlaceholder();
+  updateModeHelp();
+  pad.setBoxes([]);
+  if (pad.isEmpty()) ui.showIdle(choice().prompt);
+  else if ($("live").checked) runPrediction({ quiet: true });
+  else ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
+}
+
+function switchTo(name) {
+  document.querySelector(`input[name="mode"][value="${name}"]`).checked = true;
+  readingChanged();
+  runPrediction();
 }
 
 // Controls
@@ -160,16 +246,11 @@ $("pen-width").addEventListener("input", updatePenWidth);
 $("live").addEventListener("change", () => {
   if ($("live").checked && !pad.isEmpty()) runPrediction({ quiet: true });
 });
-for (const radio of document.querySelectorAll('input[name="mode"]')) {
-  radio.addEventListener("change", () => {
-    cancelRequest(); // an answer for the other mode would overwrite this one's prompt
-    updatePlaceholder();
-    pad.setBoxes([]);
-    if (pad.isEmpty()) ui.showIdle(choice().prompt);
-    else if ($("live").checked) runPrediction({ quiet: true });
-    else ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
-  });
+for (const radio of document.querySelectorAll('input[name="mode"], input[name="context"]')) {
+  radio.addEventListener("change", readingChanged);
 }
+window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => pad.restyle());
+window.addEventListener("resize", () => ui.fitAnswer());
 
 // Imports: file picker, camera, drag and drop anywhere on the page, paste
 $("import").addEventListener("click", () => $("file").click());
@@ -220,6 +301,31 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// What the characters model tells apart, from the service's own list of labels (this also wakes it up).
+health(API_URL).then((info) => {
+  const labels = info?.models?.characters?.labels;
+  if (Array.isArray(labels)) CHOICES.character.help += ` ${caseNote(labels)}`;
+  updateModeHelp();
+});
+
+/** ["0".."9", "A".."Z", "a", "b", ...] -> "It tells apart 0–9, A–Z and a b d; other lower-case letters are read as capitals." */
+function caseNote(labels) {
+  const single = labels.filter((label) => typeof label === "string" && label.length === 1);
+  const runs = [/[0-9]/, /[A-Z]/, /[a-z]/].map((kind) => span(single.filter((label) => kind.test(label))));
+  const [digits, capitals, lower] = runs;
+  if (!lower) return `It reads ${[digits, capitals].filter(Boolean).join(" and ")}; lower-case letters as capitals.`;
+  return `It tells apart ${[digits, capitals].filter(Boolean).join(", ")} and lower-case ${lower}; other lower-case letters are read as capitals.`;
+}
+
+// ["A", "B", ..., "Z"] -> "A–Z"; ["a", "b", "d"] -> "a b d"
+function span(chars) {
+  const codes = chars.map((c) => c.codePointAt(0));
+  const consecutive = codes.every((code, i) => i === 0 || code === codes[i - 1] + 1);
+  if (chars.length > 2 && consecutive) return `${chars[0]}–${chars[chars.length - 1]}`;
+  return chars.join(" ");
+}
+
 $("service-url").textContent = API_URL;
 updatePenWidth(); // the browser may have kept the controls' values over a reload
+updateModeHelp();
 reset();

@@ -1,27 +1,47 @@
-// Rendering the result panel: idle prompt, busy, answer with top-5 bars and model input, errors.
+// Rendering the result panel: idle prompt, busy, answer with top-5 bars and model input, errors,
+// and marking an answer out of date when the drawing changes under it.
 
+/** Below this confidence (of a single answer or of one character in text) the page says it is not sure. */
 export const UNSURE_BELOW = 0.6;
+
+const SLOW_MS = 3000; // a request still open after this gets a second, more patient line
+const SMALLEST_ANSWER_PX = 20; // a long reading scales down to this, then scrolls
 
 const $ = (id) => document.getElementById(id);
 
-// 0.9999 -> ">99%", 0.0004 -> "<1%": never claim certainty the model did not give
-function percent(p) {
-  if (p > 0 && p < 0.005) return "<1%";
-  if (p < 1 && p >= 0.995) return ">99%";
-  return `${Math.round(p * 100)}%`;
+/** 0.9996 -> "over 99.9 %", 0.0004 -> "under 0.1 %": never claim a certainty the model did not give. */
+export function percent(p) {
+  if (p >= 0.999) return "over 99.9 %";
+  if (p < 0.001) return "under 0.1 %";
+  const value = p * 100;
+  return `${value < 1 || value >= 99 ? value.toFixed(1) : Math.round(value)} %`;
 }
 
 let stateBeforeBusy = "idle";
+let slowTimer = 0;
+let focusBeforeBusy = null;
 
 /** data-state on #result: idle | busy | done | error (also used by the styles). */
 function setState(state) {
+  const busy = state === "busy";
   $("result").dataset.state = state;
-  $("result").setAttribute("aria-busy", String(state === "busy"));
-  $("predict").textContent = state === "busy" ? "Recognising…" : "Predict";
+  $("result").setAttribute("aria-busy", String(busy));
+  $("predict-label").textContent = busy ? "Reading…" : "Predict";
+  $("predict").disabled = busy;
+  $("progress").hidden = !busy;
+  clearTimeout(slowTimer);
+  if (!busy && focusBeforeBusy && document.activeElement === document.body) focusBeforeBusy.focus();
+  if (!busy) focusBeforeBusy = null;
+}
+
+function setStale(stale) {
+  $("result-card").toggleAttribute("data-stale", stale);
+  $("stale").hidden = !stale;
 }
 
 export function showIdle(prompt) {
   setState("idle");
+  setStale(false);
   $("prompt").textContent = prompt;
   $("prompt").hidden = false;
   $("answer-block").hidden = true;
@@ -29,11 +49,20 @@ export function showIdle(prompt) {
   $("error").hidden = true;
 }
 
-export function showBusy() {
+/** A request has started: say so in the prompt, with progress, and keep the button from sending it twice. */
+export function showBusy(prompt, slowPrompt) {
   const state = $("result").dataset.state;
-  if (state !== "busy") stateBeforeBusy = state;
+  if (state !== "busy") {
+    stateBeforeBusy = state;
+    focusBeforeBusy = document.activeElement === $("predict") ? $("predict") : null;
+  }
   setState("busy");
   $("error").hidden = true;
+  $("prompt").textContent = prompt;
+  $("prompt").hidden = false;
+  slowTimer = setTimeout(() => {
+    $("prompt").textContent = slowPrompt;
+  }, SLOW_MS);
 }
 
 /** A cancelled request: back to what was shown before it. */
@@ -41,39 +70,70 @@ export function cancelBusy() {
   if ($("result").dataset.state !== "busy") return;
   setState(stateBeforeBusy);
   $("error").hidden = stateBeforeBusy !== "error";
+  $("prompt").hidden = stateBeforeBusy !== "idle";
 }
 
-export function showError(message) {
+/** The drawing changed after the answer on screen: say so at once, so no answer passes for the new drawing's. */
+export function markStale(message) {
+  const state = $("result").dataset.state === "busy" ? stateBeforeBusy : $("result").dataset.state;
+  if (state !== "done") return;
+  $("stale").textContent = message;
+  setStale(true);
+}
+
+/** An error in plain words; a Retry button where trying again may help; the technical detail folded away. */
+export function showError(message, { detail = "", onRetry = null } = {}) {
   setState("error");
+  setStale(false);
   $("prompt").hidden = true;
   $("answer-block").hidden = true;
   $("details").hidden = true;
-  $("error").textContent = message;
+  $("error-message").textContent = message;
+  $("error-detail").textContent = detail;
+  $("error-details").hidden = !detail;
+  $("error-details").open = false;
+  $("retry").hidden = !onRetry;
+  $("retry").onclick = onRetry;
   $("error").hidden = false;
 }
 
-export function showResult(answer) {
+/**
+ * An answer. `advice` ({text, offers: [{label, action}]}) is the page's word on it (a rejection, several
+ * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
+ * when a text reading is chosen.
+ */
+export function showResult(answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) {
   const text = answer.mode === "text";
   const characters = answer.characters ?? [];
+  const rejected = !text && answer.rejected === true;
   setState("done");
+  setStale(false);
   $("error").hidden = true;
   $("prompt").hidden = true;
   $("answer-block").hidden = false;
 
-  $("answer").textContent = text ? answer.text : answer.prediction;
-  $("answer").classList.toggle("long", $("answer").textContent.length > 6);
+  setAnswer(text ? answer.text : rejected ? `Not ${rejectedAs}` : answer.prediction, rejected);
+  $("confidence").hidden = rejected;
   $("confidence").textContent = text
     ? `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`
     : `${percent(answer.confidence)} sure`;
 
-  const unsure = text ? characters.some((c) => c.confidence < UNSURE_BELOW) : answer.confidence < UNSURE_BELOW;
+  const unsureCharacters = characters.filter((c) => c.rejected || c.confidence < UNSURE_BELOW);
+  const unsure = text ? unsureCharacters.length > 0 : !rejected && answer.confidence < UNSURE_BELOW;
   $("unsure").hidden = !unsure;
   $("unsure").textContent = text
-    ? "Not sure about the marked characters: write them larger and apart, or check the other readings below."
+    ? "Not sure about the marked characters: write them larger and apart, or choose another reading below."
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
 
-  $("top-heading").textContent = text ? "Top 5 readings" : "Top 5 guesses";
-  $("top").replaceChildren(...answer.top.map(bar));
+  $("notice").hidden = !advice;
+  $("notice-text").textContent = advice?.text ?? "";
+  $("notice-actions").replaceChildren(...(advice?.offers ?? []).map(offerButton));
+
+  const readings = text ? (answer.alternatives ?? answer.top.map((t) => ({ text: t.label, probability: t.probability }))) : [];
+  $("top-heading").textContent = text ? "Readings: choose the right one" : rejected ? "Closest guesses" : "Top 5 guesses";
+  $("top").replaceChildren(
+    ...(text ? readings.map((r, i) => readingItem(r, i === 0, onChoose)) : answer.top.map(bar)),
+  );
 
   $("characters-block").hidden = !text;
   $("characters").replaceChildren(...characters.map(chip));
@@ -91,13 +151,43 @@ export function showResult(answer) {
     `${answer.model} model, version ${String(answer.model_version).slice(0, 12)}` +
     (timing === undefined ? "" : `, ${Math.round(timing)} ms on the server`);
   $("details").hidden = false;
+  fitAnswer();
 }
 
-function bar({ label, probability }) {
-  const item = document.createElement("li");
-  const name = document.createElement("span");
-  name.className = "bar-label";
-  name.textContent = label;
+function setAnswer(value, inWords = false) {
+  $("answer").textContent = value;
+  $("answer").classList.toggle("in-words", inWords);
+}
+
+/** Keeps the answer on one line: the type shrinks until it fits (down to a floor, then the line scrolls). */
+export function fitAnswer() {
+  const answer = $("answer");
+  answer.style.fontSize = "";
+  if ($("answer-block").hidden || answer.scrollWidth <= answer.clientWidth) return;
+  const size = parseFloat(getComputedStyle(answer).fontSize);
+  const fitted = Math.floor((size * answer.clientWidth) / answer.scrollWidth) - 1;
+  answer.style.fontSize = `${Math.max(SMALLEST_ANSWER_PX, fitted)}px`;
+}
+
+/** Brings the answer (or error) into view where it is off screen, as on a phone below the pad. */
+export function reveal() {
+  const target = $("error").hidden ? $("answer-block") : $("error");
+  if (target.hidden) return;
+  const { top, bottom } = target.getBoundingClientRect();
+  if (top >= 0 && bottom <= window.innerHeight) return;
+  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  target.scrollIntoView({ block: "nearest", behavior: still ? "auto" : "smooth" });
+}
+
+function offerButton({ label, action }) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.addEventListener("click", action);
+  return button;
+}
+
+function barTrack(probability) {
   const track = document.createElement("span");
   track.className = "bar-track";
   track.setAttribute("aria-hidden", "true");
@@ -105,21 +195,47 @@ function bar({ label, probability }) {
   fill.className = "bar-fill";
   fill.style.width = `${probability * 100}%`;
   track.append(fill);
-  const value = document.createElement("span");
-  value.className = "bar-value";
-  value.textContent = percent(probability);
-  item.append(name, track, value);
+  return track;
+}
+
+function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+function bar({ label, probability }) {
+  const item = document.createElement("li");
+  item.append(span("bar-label", label), barTrack(probability), span("bar-value", percent(probability)));
   return item;
 }
 
-function chip({ prediction, confidence }) {
+// A text reading as a toggle button: choosing it puts it in the answer.
+function readingItem({ text, probability }, chosen, onChoose) {
   const item = document.createElement("li");
-  item.className = confidence < UNSURE_BELOW ? "unsure-char" : "";
-  const char = document.createElement("span");
-  char.className = "char";
-  char.textContent = prediction;
-  const value = document.createElement("span");
-  value.textContent = confidence < UNSURE_BELOW ? `${percent(confidence)}, not sure` : percent(confidence);
-  item.append(char, value);
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "reading";
+  button.setAttribute("aria-pressed", String(chosen));
+  button.append(span("bar-label", text), barTrack(probability), span("bar-value", percent(probability)));
+  button.addEventListener("click", () => {
+    for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
+    button.setAttribute("aria-pressed", "true");
+    setAnswer(text);
+    $("confidence").textContent = `${percent(probability)} likely: the reading you chose`;
+    fitAnswer();
+    onChoose(text);
+  });
+  item.append(button);
+  return item;
+}
+
+function chip({ prediction, confidence, rejected }) {
+  const item = document.createElement("li");
+  const unsure = !rejected && confidence < UNSURE_BELOW;
+  item.className = rejected ? "rejected-char" : unsure ? "unsure-char" : "";
+  const value = rejected ? "not a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
+  item.append(span("char", rejected ? "?" : prediction), span("", value));
   return item;
 }
