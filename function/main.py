@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import sys
+import time
+import traceback
 from pathlib import Path
 
 # One BLAS thread: requests already run in parallel, and a pool per request oversubscribes the cores.
@@ -23,13 +25,16 @@ import functions_framework
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-from recognizer import server_limits
+from recognizer import request_log, server_limits
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 from recognizer.strokes import check_json_structure
+from recognizer.warm_up import warm_up
 
 server_limits.install()  # the server's timeouts and size limits (recognizer/server_limits.py says why here)
+request_log.install()  # every log line, the per-request ones included, as Cloud Logging's JSON
+LOG = logging.getLogger("requests")
 
 HERE = Path(__file__).resolve().parent
 MODELS_DIR = Path(
@@ -56,27 +61,59 @@ def keep_freed_memory() -> None:
 
 
 keep_freed_memory()
+LOG.info("warmed up in %.0f ms", warm_up(registry) * 1000)  # the first request is then as fast as the tenth
 
 
 @functions_framework.http
 def predict(request: flask.Request) -> flask.Response:
+    started = time.perf_counter()
+    facts = {"outcome": "ok"}  # what the request's log line adds to HTTP's facts: model, mode, timing_ms
     try:
-        response = _route(request)
+        response = _route(request, facts)
     except ApiError as error:
+        facts["outcome"] = error.code
         response = _json(error.to_json(), error.status)
     except ModelFileError as error:
-        logging.error("model unavailable: %s", error)  # the path and the fix are for the operator, not clients
+        facts |= {"outcome": "model_unavailable", "detail": f"model unavailable: {error}"}  # for the operator
         message = "the server's model files could not be loaded; its operator can see why in the log"
         response = _json({"error": {"code": "model_unavailable", "message": message}}, 503)
     except Exception:  # a bug of ours: still JSON with CORS, so the site can say what happened
-        logging.exception("unexpected error")
+        facts |= {"outcome": "internal", "detail": traceback.format_exc()}
         response = _json({"error": {"code": "internal", "message": "the function failed; please try again"}}, 500)
+    size = len(response.get_data())
     if response.status_code == 413:  # streamed: functions-framework then leaves the rest of the body unread
         response.response = iter([response.get_data()])
-    return _with_cors(response, request.headers.get("Origin"))
+    response = _with_cors(response, request.headers.get("Origin"))
+    response.headers["X-Content-Type-Options"] = "nosniff"  # JSON is never to be sniffed into something else
+    response.headers["Cache-Control"] = "no-store"  # an answer is about one upload: no cache may keep it
+    _log_request(request, response.status_code, size, facts, time.perf_counter() - started)
+    return response
 
 
-def _route(request: flask.Request) -> flask.Response:
+def _log_request(request: flask.Request, status: int, size: int, facts: dict, seconds: float) -> None:
+    """The request's one structured log line (recognizer/request_log.py); never its body."""
+    detail = facts.pop("detail", None)  # a traceback starts the message, so Error Reporting picks it up
+    message = detail or f"{request.method} {request.path} {status} {facts['outcome']} {seconds * 1000:.1f} ms"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    fields = {
+        "httpRequest": request_log.http_request(
+            request.method,
+            request.url,
+            status,
+            seconds,
+            request.content_length,
+            size,
+            request.headers.get("User-Agent"),
+            forwarded.split(",")[0].strip() or request.remote_addr,
+            request.environ.get("SERVER_PROTOCOL"),
+        ),
+        **facts,
+        **request_log.trace_fields(request.headers.get(request_log.TRACE_HEADER)),
+    }
+    LOG.log(request_log.severity_of(status), message, extra={"fields": fields})
+
+
+def _route(request: flask.Request, facts: dict) -> flask.Response:
     path = request.path.rstrip("/") or "/"
     if path not in ROUTES:
         raise ApiError(404, "not_found", f"no such path {path}; use POST /predict or GET /health")
@@ -90,7 +127,10 @@ def _route(request: flask.Request) -> flask.Response:
         raise _no_models()
     body, form, files = _read_body(request)
     job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files, registry.names)
-    return _json(recognize(job, registry).to_json())
+    facts |= {"model": job.model, "mode": job.mode}
+    answer = recognize(job, registry)
+    facts["timing_ms"] = answer.timing_ms
+    return _json(answer.to_json())
 
 
 def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
