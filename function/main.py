@@ -49,7 +49,10 @@ def keep_freed_memory() -> None:
     """Stop glibc returning numpy's per-request buffers to the OS after every request.
 
     Measured in bench/: without this, a canvas request takes ~580 page faults
-    and a third of its time; with it, none.
+    and a third of its time; with it, none. Two arenas: each arena keeps up to
+    the trim threshold of freed memory, and glibc would make one per busy
+    thread (bench/hostile.py: a worker then held 220 MB after a burst of large
+    images instead of 130 MB).
     """
     if sys.platform.startswith("linux"):
         try:
@@ -58,6 +61,7 @@ def keep_freed_memory() -> None:
             return
         libc.mallopt(-3, 4 * 1024 * 1024)  # M_MMAP_THRESHOLD
         libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 
 keep_freed_memory()

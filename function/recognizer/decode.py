@@ -64,6 +64,8 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             if image.format in ("JPEG", "MPO"):  # decode at a reduced size directly: much faster for photos
                 image.draft("RGB", (WORK_SIZE, WORK_SIZE))
             size = decoded_bytes(image)
+            if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+                size = max(size, _progressive_jpeg_bytes(image, width, height))
             if size > MAX_DECODED_BYTES:
                 raise _too_large(width, height, size)
             with _large_decodes if size > LARGE_DECODE_BYTES else contextlib.nullcontext():
@@ -100,6 +102,14 @@ def decoded_bytes(image: Image.Image) -> int:
     if image.mode in ("P", "PA") or "transparency" in image.info:  # flattened by way of RGBA
         per_pixel = max(per_pixel, 4)
     return image.width * image.height * per_pixel
+
+
+def _progressive_jpeg_bytes(image: Image.Image, width: int, height: int) -> int:
+    """libjpeg holds a progressive JPEG's coefficients for the whole image, whatever the draft: 2 bytes a sample."""
+    factors = [(h, v) for _, h, v, _ in image.layer] or [(1, 1)]
+    most_h, most_v = max(h for h, _ in factors), max(v for _, v in factors)
+    samples = sum(h * v for h, v in factors) / (most_h * most_v)
+    return int(width * height * samples * 2)
 
 
 def _small_gray(image: Image.Image) -> Image.Image:
