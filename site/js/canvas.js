@@ -185,17 +185,18 @@ export class DrawingPad {
     if (this.boxes.length === 0 && this.words.length === 0) return;
     const ctx = this.context;
     const fit = this.picture ? this.#pictureFit() : { scale: 1, dx: 0, dy: 0 };
-    const place = ([x, y, w, h], pad) => [
+    // A word's box leaves room above for its characters' labels.
+    const place = ([x, y, w, h], pad, above = pad) => [
       fit.dx + x * fit.scale - pad,
-      fit.dy + y * fit.scale - pad,
+      fit.dy + y * fit.scale - above,
       w * fit.scale + 2 * pad,
-      h * fit.scale + 2 * pad,
+      h * fit.scale + pad + above,
     ];
     ctx.save();
     ctx.strokeStyle = this.colors.box;
     ctx.fillStyle = this.colors.box;
     ctx.lineWidth = 1;
-    for (const { box } of this.words) ctx.strokeRect(...place(box, 6));
+    for (const { box } of this.words) ctx.strokeRect(...place(box, 6, 24));
     ctx.lineWidth = 2;
     ctx.setLineDash([6, 4]);
     ctx.font = "bold 16px system-ui, sans-serif";
