@@ -137,7 +137,7 @@ def attacks() -> list[Attack]:
         ),
         Attack("PNG 5000x5000 16-bit RGBA", http("POST", "/predict", png(5000, 5000, 16), "image/png"), (413,)),
         Attack(
-            "PNG 2896x2896 RGBA (largest decoded)", http("POST", "/predict", png(2896, 2896), "image/png"), (200, 422)
+            "PNG 2508x2508 RGBA (largest decoded)", http("POST", "/predict", png(2508, 2508), "image/png"), (200, 422)
         ),
         Attack("PNG 5000x5000 grey 8-bit", http("POST", "/predict", png(5000, 5000, 8, 0), "image/png"), (200, 422)),
         Attack(
@@ -351,7 +351,7 @@ WORST_FIVE = (
     "JPEG 25 MP",
     "strokes: 20,000 points",
     "request line",
-    "PNG 2896x2896",
+    "PNG 2508x2508",
 )
 
 

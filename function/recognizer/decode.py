@@ -23,8 +23,9 @@ from .errors import ApiError
 MAX_PIXELS = 25_000_000  # declared width x height; a 12 MP phone photo fits twice
 MAX_SIDE = 20_000
 # What the decoder may produce for one image (pixels x bytes per pixel, 16-bit samples counted as 2 bytes),
-# after a JPEG's reduced-size decoding: an 8 MP RGBA PNG or a 32 MP grey one; any JPEG within MAX_PIXELS.
-MAX_DECODED_BYTES = 32 * 2**20
+# after a JPEG's reduced-size decoding: a 6 MP RGBA PNG, a 4K RGB screenshot, any grey PNG or baseline JPEG
+# within MAX_PIXELS. Decoding that much takes about 0.2 CPU-s (a PNG whose rows all use the Paeth filter).
+MAX_DECODED_BYTES = 24 * 2**20
 LARGE_DECODE_BYTES = 8 * 2**20  # decodes above this take one of LARGE_DECODES_AT_ONCE slots ...
 LARGE_DECODES_AT_ONCE = 2  # ... so a burst of large images queues instead of multiplying the memory peak
 MAX_TEXT_BYTES = 2**20  # PNG text chunks (zTXt, iTXt) decompressed, all together; nothing here reads them
@@ -69,7 +70,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             if size > MAX_DECODED_BYTES:
                 raise _too_large(width, height, size)
             with _large_decodes if size > LARGE_DECODE_BYTES else contextlib.nullcontext():
-                image = ImageOps.exif_transpose(image)
+                ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
                 image.load()
                 gray = _small_gray(image)
     except ApiError:
@@ -166,8 +167,8 @@ def flatten_to_gray(image: Image.Image) -> Image.Image:
 def _too_large(width: int, height: int, size: int | None = None) -> ApiError:
     if size is not None:
         message = (
-            f"the {width}x{height} image would decode to {size / 2**20:.0f} MB; the limit is "
-            f"{MAX_DECODED_BYTES // 2**20} MB (about 8 megapixels in colour with transparency, half that at 16 bits)"
+            f"the {width}x{height} image would decode to {size / 2**20:.1f} MB; the limit is "
+            f"{MAX_DECODED_BYTES // 2**20} MB (about 6 megapixels in colour with transparency, half that at 16 bits)"
         )
     else:
         message = f"the image is {width}x{height}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE} per side"
