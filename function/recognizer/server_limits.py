@@ -59,6 +59,7 @@ MAX_FORM_FIELD_BYTES = 64 * 1024  # multipart fields other than files, held in m
 MAX_RECEIVING_BYTES = 128 * 1024 * 1024  # requests still arriving hold at most this much per worker
 MAX_CONNECTIONS = 250  # per worker: receiving, kept alive and being answered
 RECV_BYTES = 256 * 1024
+LINGER_S, LINGER_BYTES = 2, MAX_BODY_BYTES  # after refusing: how long and how much is read and dropped
 THREAD_READ_GRACE_S = 2  # a thread never waits on a client longer: its request was complete when handed over
 
 # Errors that reading a request body can raise: a malformed chunked body, a client that closed or stalled.
@@ -130,7 +131,7 @@ class Refusal(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+")
 _EXPECT_CONTINUE = re.compile(rb"\r\nexpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
 
 
@@ -154,6 +155,8 @@ class Incoming:
         self.chunk_total = 0
         self.done = False
         self.expects_continue = False
+        self.draining = False  # refused: what still arrives is read and dropped until the connection closes
+        self.drained = 0
 
     def feed(self, chunk: bytes, now: float) -> None:
         self.data += chunk
@@ -204,11 +207,11 @@ class Incoming:
                 self.body_end = self.header_end + int(value)
 
     def _scan_chunks(self) -> None:
-        data = self.data
+        data, longest_line = self.data, MAX_HEADER_FIELD_BYTES + 2  # the parser's limit on a chunk-size line
         while True:
-            line_end = data.find(b"\r\n", self.chunk_at, self.chunk_at + 1024)
+            line_end = data.find(b"\r\n", self.chunk_at, self.chunk_at + longest_line)
             if line_end < 0:
-                if len(data) - self.chunk_at > 1024:
+                if len(data) - self.chunk_at > longest_line:
                     self.done = True  # a size line the parser will refuse
                 return
             size_text = bytes(data[self.chunk_at : line_end]).split(b";", 1)[0].strip()
@@ -216,6 +219,8 @@ class Incoming:
                 self.done = True
                 return
             size = int(size_text, 16)
+            if size > MAX_BODY_BYTES - self.chunk_total:
+                raise Refusal(413, "body_too_large", f"the request body is over {MAX_BODY_BYTES // 2**20} MB")
             if size == 0:  # the last chunk, then optional trailer lines and an empty line
                 if data[line_end : line_end + 4] == b"\r\n\r\n" or data.find(b"\r\n\r\n", line_end) >= 0:
                     self.done = True
@@ -228,9 +233,6 @@ class Incoming:
                 return
             self.chunk_at = chunk_end + 2
             self.chunk_total += size
-            if self.chunk_total > MAX_BODY_BYTES:
-                self.done = True  # the app reads MAX_BODY_BYTES + 1 bytes, all here, and answers 413
-                return
 
     def request_bytes(self) -> bytes:
         """The bytes for the parser, without `Expect: 100-continue`: this layer has already answered it."""
@@ -323,7 +325,7 @@ if ThreadWorker is not None:
             now = time.monotonic()
             for conn, incoming in list(self.receiving.items()):
                 if incoming.deadline <= now:
-                    if incoming.header_end is None and not incoming.data:
+                    if incoming.draining or (incoming.header_end is None and not incoming.data):
                         self._close(conn)  # connected and never sent anything: nothing to answer
                         continue
                     phase, limit = ("headers", HEADER_TIMEOUT_S)
@@ -364,6 +366,11 @@ if ThreadWorker is not None:
             if not data:
                 self._close(conn)
                 return
+            if incoming.draining:
+                incoming.drained += len(data)
+                if incoming.drained > LINGER_BYTES:
+                    self._close(conn)
+                return
             self._take(conn, incoming, data)
 
         def _take(self, conn, incoming: Incoming, data: bytes) -> None:
@@ -401,9 +408,20 @@ if ThreadWorker is not None:
             self.enqueue_req(conn)
 
         def _refuse(self, conn, refusal: Refusal) -> None:
-            with contextlib.suppress(OSError):
+            """Answer, then read and drop what the client still sends for LINGER_S before closing.
+
+            Closing with unread bytes would make the kernel reset the connection, and
+            the client could lose the answer before reading it.
+            """
+            incoming = self.receiving[conn]
+            self.receiving_bytes -= len(incoming.data)
+            incoming.data = bytearray()
+            incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
+            try:
                 conn.sock.send(error_bytes(refusal.status, refusal.code, refusal.message))
-            self._close(conn)
+                conn.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                self._close(conn)
 
         def _close(self, conn) -> None:
             self._forget(conn)
