@@ -163,10 +163,18 @@ function setAnswer(value, inWords = false) {
 export function fitAnswer() {
   const answer = $("answer");
   answer.style.fontSize = "";
-  if ($("answer-block").hidden || answer.scrollWidth <= answer.clientWidth) return;
-  const size = parseFloat(getComputedStyle(answer).fontSize);
-  const fitted = Math.floor((size * answer.clientWidth) / answer.scrollWidth) - 1;
-  answer.style.fontSize = `${Math.max(SMALLEST_ANSWER_PX, fitted)}px`;
+  if (!$("answer-block").hidden && answer.scrollWidth > answer.clientWidth) {
+    const size = parseFloat(getComputedStyle(answer).fontSize);
+    const fitted = Math.floor((size * answer.clientWidth) / answer.scrollWidth) - 1;
+    answer.style.fontSize = `${Math.max(SMALLEST_ANSWER_PX, fitted)}px`;
+  }
+  for (const element of [answer, $("model-strip")]) scrollableByKeyboard(element);
+}
+
+// A box that scrolls must be reachable with the keyboard, or its hidden part is out of reach.
+function scrollableByKeyboard(element) {
+  if (element.scrollWidth > element.clientWidth) element.tabIndex = 0;
+  else element.removeAttribute("tabindex");
 }
 
 /** Brings the answer (or error) into view where it is off screen, as on a phone below the pad. */
