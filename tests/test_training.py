@@ -1,7 +1,8 @@
-"""Training end to end on a small subset: train, convert to int8, load with LiteRT, predict."""
+"""Training end to end on a small subset: the net learns, converts to int8, calibrates and loads with LiteRT."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -14,30 +15,43 @@ from conftest import DATA_DIR, ROOT, needs_data
 from recognizer.inference import load_model
 from training.data import load_emnist
 from training.served import as_served
-from training.train import write_atomically
+from training.store import write_atomically
+
+needs_tensorflow = pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None,
+    reason="TensorFlow is not installed (training only: make .venv/.train-installed)",
+)
+# Measured: 4,000 MNIST images, 8 plain epochs: 97.9 % of the 10,000 t10k images (chance: 10 %).
+LEARNED_FLOOR = 0.95
 
 
+@needs_tensorflow
 @needs_data
-def test_one_epoch_smoke_run_gives_a_loadable_int8_model(tmp_path):
+def test_a_short_run_learns_and_gives_a_calibrated_int8_model_with_a_reject_output(tmp_path):
     command = [sys.executable, "-m", "training.train", "digits", "--data-dir", str(DATA_DIR), "--out", str(tmp_path)]
     result = subprocess.run(
-        [*command, "--limit", "3000", "--epochs", "1", "--clean-epochs", "1", "--served-epochs", "1"],
+        [*command, "--limit", "4000", "--epochs", "8", "--augment", "0", "--clean-epochs", "0", "--served-epochs", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.json", "digits.tflite"]
-    model = load_model(tmp_path / "digits.tflite")
     card = json.loads((tmp_path / "digits.json").read_text())
     assert card["labels"] == list("0123456789") and card["preprocessing"] == "mnist"
-    assert card["training"]["train_images"] + card["training"]["validation_images"] == 3000
-    assert "Epoch 3/3" in result.stdout  # the clean and the served epoch ran after the augmented one
-    probabilities = model.probabilities(np.zeros((3, 28, 28), np.float32))
-    assert probabilities.shape == (3, 10)
-    assert np.allclose(probabilities.sum(axis=1), 1, atol=0.05)
+    assert card["training"]["train_images"] + card["training"]["validation_images"] > 4000  # + the negatives
+    assert "Epoch 9/9" in result.stdout  # the served epoch ran after the plain ones
+    # It learned: the whole held-out t10k set, scored as served, far above chance.
+    print(f"held-out accuracy after the short run: {card['accuracy']['tflite']:.4f}")
+    assert card["accuracy"]["tflite"] >= LEARNED_FLOOR
+    assert card["output"]["shape"] == [1, 11] and card["rejection"]["output_index"] == 10
+    assert card["calibration"]["temperature"] > 0
+    model = load_model(tmp_path / "digits.tflite")
+    probabilities, rejected = model.predict(np.zeros((3, 28, 28), np.float32))
+    assert probabilities.shape == (3, 10) and rejected.shape == (3,)
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
 @needs_data

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from training.store import RUNS_DIR, load_runs, write_json
+from training.tasks import Task
+
 # What the .tflite outputs: training/convert.py strips the softmax, and serving applies it in float.
 OUTPUT_VALUES = "logits"
-HELDOUT_NOTE = (
-    "emnist-balanced-heldout is not the official EMNIST Balanced test set: it is 3,482 Balanced images "
-    "that occur in neither training file; numbers on it are close to, not the same as, published "
-    "EMNIST Balanced results (state of the art 91.06 %)."
-)
 
 
 def accuracy_report(labels: list[str], truth: np.ndarray, predicted: np.ndarray, top_pairs: int = 10) -> dict:
@@ -43,33 +41,33 @@ def accuracy_report(labels: list[str], truth: np.ndarray, predicted: np.ndarray,
 
 def build_card(
     *,
-    name: str,
+    task: Task,
     tflite: bytes,
-    labels: list[str],
-    profile: str,
     input_details: dict,
     output_details: dict,
-    evaluation_set: str,
     keras_accuracy: float,
     tflite_report: dict,
     quantization: str,
     data_files: dict[str, str],
     training: dict,
-    baseline: dict | None,
-    experiments: list[dict],
+    rejection: dict | None,
+    calibration: dict | None,
+    runs_dir: Path = RUNS_DIR,
 ) -> dict:
+    """The card serving reads (labels, profile, output values, rejection, calibration) plus the evidence."""
+    baseline, experiments = load_runs(task.name, runs_dir)
     card = {
-        "name": name,
+        "name": task.name,
         "version": hashlib.sha256(tflite).hexdigest(),
-        "file": f"{name}.tflite",
+        "file": f"{task.name}.tflite",
         "size_bytes": len(tflite),
-        "labels": labels,
+        "labels": task.labels,
         "input": _tensor(input_details),
         "output": {**_tensor(output_details), "values": OUTPUT_VALUES},
         "quantization": quantization,
-        "preprocessing": profile,
+        "preprocessing": task.profile,
         "accuracy": {
-            "evaluation_set": evaluation_set,
+            "evaluation_set": task.evaluation_set,
             "keras": keras_accuracy,
             "tflite": tflite_report["accuracy"],
         },
@@ -81,8 +79,12 @@ def build_card(
         "experiments": experiments,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if "heldout" in evaluation_set:
-        card["accuracy"]["note"] = HELDOUT_NOTE
+    if task.evaluation_note:
+        card["accuracy"]["note"] = task.evaluation_note
+    if rejection:
+        card["rejection"] = rejection
+    if calibration:
+        card["calibration"] = calibration
     return card
 
 
@@ -98,22 +100,14 @@ def _tensor(details: dict) -> dict:
 
 def refresh_comparison(card_path: Path, runs_dir: Path) -> dict:
     """Rewrite a card's baseline and experiments from the run summaries (baselines may finish later)."""
-    from training.train import write_atomically
-
     card = json.loads(card_path.read_text())
-    baseline_path = runs_dir / f"{card['name']}-baseline.json"
-    card["baseline"] = json.loads(baseline_path.read_text()) if baseline_path.exists() else None
-    card["experiments"] = [
-        json.loads(p.read_text()) for p in sorted(runs_dir.glob(f"{card['name']}-*.json")) if p != baseline_path
-    ]
-    write_atomically(card_path, (json.dumps(card, indent=2) + "\n").encode())
+    card["baseline"], card["experiments"] = load_runs(card["name"], runs_dir)
+    write_json(card_path, card)
     return card
 
 
 if __name__ == "__main__":
     import sys
-
-    from training.train import RUNS_DIR
 
     for path in sys.argv[1:]:
         refreshed = refresh_comparison(Path(path), RUNS_DIR)

@@ -131,31 +131,13 @@ def load_characters_train(data_dir: Path) -> Split:
     return Split(x[keep], y[keep], {**merge.files, **byclass.files, **merge_mapping, **byclass_mapping})
 
 
-def load_evaluation(task: str, data_dir: Path) -> Split:
-    """The set every `task` model is scored on: MNIST t10k or emnist-balanced-heldout."""
-    if task == "digits":
-        return load_mnist(data_dir, "t10k")
-    if task == "characters":
-        return load_emnist(data_dir, "balanced-heldout")
-    raise DataError(f"unknown task {task!r}; use 'digits' or 'characters'")
-
-
-def load_task(task: str, data_dir: Path) -> tuple[Split, Split]:
-    """(training data, evaluation data) for `digits` or `characters`."""
-    if task == "digits":
-        try:
-            return load_mnist(data_dir, "train"), load_evaluation(task, data_dir)
-        except DataError:
-            if Path(data_dir).is_dir():
-                raise
-            return _keras_mnist_fallback(data_dir)
-    if task == "characters":
-        return load_characters_train(data_dir), load_evaluation(task, data_dir)
-    raise DataError(f"unknown task {task!r}; use 'digits' or 'characters'")
-
-
-def _keras_mnist_fallback(data_dir: Path) -> tuple[Split, Split]:
-    """Where the data directory is absent, Keras' own MNIST download (needs internet)."""
+def load_mnist_or_download(data_dir: Path, split: str) -> Split:
+    """`load_mnist`, or where the data directory is absent, Keras' own MNIST download (needs internet)."""
+    try:
+        return load_mnist(data_dir, split)
+    except DataError:
+        if Path(data_dir).is_dir():
+            raise
     import keras
 
     try:
@@ -165,5 +147,23 @@ def _keras_mnist_fallback(data_dir: Path) -> tuple[Split, Split]:
             f"data directory {data_dir} does not exist and the keras.datasets.mnist download failed ({exc}); "
             "pass --data-dir pointing at the folder that holds mnist/"
         ) from exc
-    source = {"keras.datasets.mnist": "downloaded"}
-    return Split(xt, yt, source), Split(xe, ye, source)
+    x, y = (xt, yt) if split == "train" else (xe, ye)
+    return Split(x, y, {"keras.datasets.mnist": "downloaded"})
+
+
+VALIDATION_FRACTION = 0.04
+SEED = 7
+
+
+def split(
+    n: int, seed: int = SEED, limit: int | None = None, fraction: float = VALIDATION_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, fit) indices of n images: a seeded shuffle, the first `fraction` for validation.
+
+    Training holds the validation slice out and the calibration fits on it: both take it from here.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    if limit:
+        order = order[:limit]
+    n_val = max(1, int(len(order) * fraction))
+    return order[:n_val], order[n_val:]

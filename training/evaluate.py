@@ -1,28 +1,43 @@
-"""Accuracy of a shipped `.tflite` file, measured with the LiteRT interpreter (as served).
+"""Held-out numbers of a shipped `.tflite` file, measured with the LiteRT interpreter (as served).
 
-python -m training.evaluate models/digits.tflite [--data-dir ../shared/data]
+python -m training.evaluate models/digits.tflite [--data-dir ../shared/data] [--rejection]
+
+Accuracy on the task's evaluation set; with --rejection also issue 15's
+acceptance numbers, each input drawn as a canvas PNG and read through the
+function's own stages (read -> ink -> piece -> framing), as a request is:
+- digits: emnist-balanced-heldout letters that resemble no digit, rejected;
+- the evaluation set as canvas drawings: rejected, and accuracy with
+  rejections counted as errors;
+- synthetic scribbles and blobs (training/negatives.py with a seed training
+  never used), rejected.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from function.recognizer.inference import ModelFileError, load_model
+from recognizer.api import Job, find_ink, find_pieces, prepare, read
+from recognizer.inference import Model, ModelFileError, load_model
 from training.card import accuracy_report
-from training.data import DEFAULT_DATA_DIR, DataError, load_evaluation
+from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DataError, load_emnist
+from training.negatives import DIGIT_NEGATIVE_LETTERS, canvas_png, drawings
+from training.synthetic import canvas_png as glyph_canvas_png
+from training.tasks import TASKS
 
-EVALUATION_SETS = {"digits": "MNIST t10k", "characters": "emnist-balanced-heldout"}
+SCRIBBLE_SEED = 20261129  # training's negatives use training.data.SEED (7) and SEED + 1
+SCRIBBLES = 500
 
 
 def evaluate(tflite_path: Path, data_dir: Path) -> dict:
     """Accuracy report of the model on its full evaluation set, plus the time per image."""
     model = load_model(tflite_path)
-    data = load_evaluation(model.name, data_dir)
+    data = TASKS[model.name].load_evaluation(data_dir)
     started = time.perf_counter()
     predicted = model.probabilities(data.images.astype(np.float32) / 255.0).argmax(axis=1)
     seconds = time.perf_counter() - started
@@ -30,22 +45,76 @@ def evaluate(tflite_path: Path, data_dir: Path) -> dict:
     return {**report, "name": model.name, "images": len(data.images), "ms_per_image": seconds * 1000 / len(data.images)}
 
 
+def as_requested(model: Model, pngs: list[bytes]) -> np.ndarray:
+    """The 28x28 inputs the function gives the model for single-character PNG requests."""
+    inputs = [
+        prepare(model, find_pieces(find_ink(read(Job(model.name, "single", image=png))), False))[0] for png in pngs
+    ]
+    return np.stack(inputs)
+
+
+def scribble_pngs(n: int = SCRIBBLES, seed: int = SCRIBBLE_SEED) -> list[bytes]:
+    """n synthetic scribbles and blobs (half each) as canvas PNGs, from a seed training never used."""
+    return [canvas_png(drawing) for drawing in drawings(n, seed, ("scribble", "blob"))[0]]
+
+
+def rejection_numbers(model: Model, data_dir: Path) -> dict:
+    """Issue 15's acceptance numbers for `model` (see the module's docstring), each with its n."""
+    rng = np.random.default_rng(0)
+    evaluation = TASKS[model.name].load_evaluation(data_dir)
+    probabilities, rejected = model.predict(
+        as_requested(model, [glyph_canvas_png(image, rng) for image in evaluation.images])
+    )
+    right = (probabilities.argmax(axis=1) == evaluation.labels) & ~rejected
+    numbers = {
+        "evaluation_canvas": {
+            "images": len(evaluation.images),
+            "rejected": round(float(rejected.mean()), 5),
+            "accuracy_rejections_as_errors": round(float(right.mean()), 5),
+            "accuracy_of_argmax": round(float(np.mean(probabilities.argmax(axis=1) == evaluation.labels)), 5),
+        }
+    }
+    _, scribbles_rejected = model.predict(as_requested(model, scribble_pngs()))
+    numbers["scribbles_and_blobs"] = {"images": SCRIBBLES, "rejected": round(float(scribbles_rejected.mean()), 5)}
+    if model.name == "digits":
+        held = load_emnist(data_dir, "balanced-heldout")
+        wanted = np.array([label in DIGIT_NEGATIVE_LETTERS for label in CHARACTER_LABELS])[held.labels]
+        _, letters_rejected = model.predict(
+            as_requested(model, [glyph_canvas_png(image, rng) for image in held.images[wanted]])
+        )
+        per_letter = {
+            letter: round(float(letters_rejected[held.labels[wanted] == CHARACTER_LABELS.index(letter)].mean()), 3)
+            for letter in DIGIT_NEGATIVE_LETTERS
+        }
+        numbers["heldout_letters"] = {
+            "images": int(wanted.sum()),
+            "letters": "".join(DIGIT_NEGATIVE_LETTERS),
+            "rejected": round(float(letters_rejected.mean()), 5),
+            "rejected_per_letter": per_letter,
+        }
+    return numbers
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("model", type=Path, help="a .tflite file with its .json card beside it")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--rejection", action="store_true", help="also measure issue 15's rejection numbers")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.model, args.data_dir)
+        numbers = rejection_numbers(load_model(args.model), args.data_dir) if args.rejection else None
     except (DataError, ModelFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"{args.model}: accuracy {result['accuracy'] * 100:.2f} % on {EVALUATION_SETS[result['name']]} "
-        f"({result['images']:,} images), LiteRT, {result['ms_per_image']:.3f} ms per image"
+        f"{args.model}: accuracy {result['accuracy'] * 100:.2f} % on {TASKS[result['name']].evaluation_set}, "
+        f"LiteRT, {result['ms_per_image']:.3f} ms per image"
     )
     for pair in result["top_confusions"][:5]:
         print(f"  {pair['true']} read as {pair['predicted']}: {pair['count']}")
+    if numbers:
+        print(json.dumps(numbers, indent=2))
     return 0
 
 

@@ -13,6 +13,7 @@ seed. Everything is deterministic from the seed.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,13 @@ def view(drawing: np.ndarray, profile: str) -> np.ndarray | None:
     if not ink.any():
         return None
     return PROFILES[profile](crop_to_ink(ink))
+
+
+def canvas_png(drawing: np.ndarray) -> bytes:
+    """A float drawing (ink bright) as the site's canvas sends it: dark ink on white, PNG."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(255 - drawing * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def drawings(n: int, seed: int, kinds: tuple[str, ...]) -> tuple[list[np.ndarray], list[str]]:
