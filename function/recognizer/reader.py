@@ -52,17 +52,17 @@ class Weights:
 
     ocr: float = 1.0  # x log P(label | piece), from the model
     lm: float = 0.25  # x log P(letter | the word so far), from the language model
-    bonus: float = 1.0  # per character read: balances readings with more and fewer pieces
-    gap: float = 10.64  # per letter height of clear gap merged inside one character
+    bonus: float = 0.75  # per character read: balances readings with more and fewer pieces
+    gap: float = 42.56  # per letter height of clear gap merged inside one character
     wide: float = 3.0  # per letter height of width beyond one letter height
     cut: float = 2.0  # per cut used between two characters
-    overlap: float = 3.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
+    overlap: float = 6.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
     dot: float = 4.0  # per dot-sized character
     space: float = 1.064  # a gap wider than this many letter heights ...
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     switch: float = 3.0  # per change between letters and digits inside a word
     reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
-    digit: float = 2.3  # per digit in a word context (what a letter costs under the language model)
+    digit: float = 0.287  # per digit in a word context (what a letter costs under the language model)
 
 
 WEIGHTS = Weights()
