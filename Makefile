@@ -6,7 +6,7 @@ DATA_DIR ?= ../shared/data
 PORT ?= 8080
 SITE_PORT ?= 8000
 
-.PHONY: run test lint train package bench deploy clean
+.PHONY: run test lint train package bench deploy clean loadtest
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or newer (Debian: apt-get install python3 python3-venv)" >&2; exit 1; }
@@ -52,3 +52,13 @@ deploy: package
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache tests/artifacts bench/artifacts
+
+# Text evaluation (issue 14): lines of held-out glyphs, today's per-blob reader beside the search reader.
+.PHONY: text-eval
+text-eval: $(VENV)/.train-installed
+	$(PY) -m training.text_eval --data-dir $(DATA_DIR) --json training/runs/text-eval.json
+
+# A bounded load (requests and seconds) on a deployment, or on the function started here:
+# make loadtest [URL=https://...] [REQUESTS=2000] [SECONDS=20] [CONCURRENCY=8] [KIND=canvas|photo|strokes]
+loadtest: $(VENV)/.dev-installed
+	$(PY) -m bench.loadtest $(if $(URL),--url $(URL)) --requests $(or $(REQUESTS),2000) --seconds $(or $(SECONDS),20) --concurrency $(or $(CONCURRENCY),8) --kind $(or $(KIND),canvas)

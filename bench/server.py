@@ -20,6 +20,13 @@ def start_function(port: int, **env: str) -> subprocess.Popen:
     return _spawn(run_local.function_command(port), {"MODELS_DIR": str(MODELS_DIR), **env})
 
 
+def start_bare(port: int, **env: str) -> subprocess.Popen:
+    """bench/bare_function.py under the same functions-framework command: the stack with one invoke behind it."""
+    command = run_local.function_command(port)
+    command[command.index("--source") + 1] = str(ROOT / "bench" / "bare_function.py")
+    return _spawn(command, {"MODELS_DIR": str(MODELS_DIR), **env})
+
+
 def start_tf_server(port: int, keras_file: Path) -> subprocess.Popen:
     """bench/tf_server.py: Flask + TensorFlow + keras `model.predict`, the original app's way."""
     command = [sys.executable, "-m", "bench.tf_server", "--model", str(keras_file), "--port", str(port)]
