@@ -790,3 +790,19 @@ def test_every_state_passes_axe_and_the_screenshots(site, browser, tmp_path, dev
     found["error"] = axe_violations(page)
     assert found == {state: [] for state in found}
     page.context.close()
+
+
+def test_a_stroke_during_a_request_cancels_it_and_the_prompt_says_so(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    held = []
+    page.route(f"{site['api']}/predict", lambda route: held.append(route))  # never answered
+    box = pad_box(page)
+    draw_with_mouse(page, layout([DIGITS["1"]], box))
+    page.click("#predict")
+    assert page.inner_text("#prompt") == "Reading your drawing as a digit…"
+    draw_with_mouse(page, [[(box["x"] + 20, box["y"] + 20), (box["x"] + 60, box["y"] + 20)]])
+    assert page.get_attribute("#result", "data-state") == "idle"
+    assert page.is_enabled("#predict")
+    assert "Reading" not in page.inner_text("#result"), "the prompt still claims a request is running"
+    assert errors == []
+    page.context.close()

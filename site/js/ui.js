@@ -18,6 +18,7 @@ export function percent(p) {
 }
 
 let stateBeforeBusy = "idle";
+let promptBeforeBusy = "";
 let slowTimer = 0;
 let focusBeforeBusy = null;
 
@@ -54,6 +55,7 @@ export function showBusy(prompt, slowPrompt) {
   const state = $("result").dataset.state;
   if (state !== "busy") {
     stateBeforeBusy = state;
+    promptBeforeBusy = $("prompt").textContent;
     focusBeforeBusy = document.activeElement === $("predict") ? $("predict") : null;
   }
   setState("busy");
@@ -70,6 +72,7 @@ export function cancelBusy() {
   if ($("result").dataset.state !== "busy") return;
   setState(stateBeforeBusy);
   $("error").hidden = stateBeforeBusy !== "error";
+  $("prompt").textContent = promptBeforeBusy;
   $("prompt").hidden = stateBeforeBusy !== "idle";
 }
 
