@@ -1,0 +1,134 @@
+"""The function's log: one Cloud Logging JSON line per request, read from the real server's stdout.
+
+What an operator filters on must be there (severity, httpRequest with status,
+latency and sizes, model, mode, outcome, timing_ms, the trace), and what a
+user sent must not be (no image, no strokes, no answer).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+from test_api_contract import SEVEN, SEVEN_PNG
+
+from conftest import MODELS_DIR
+from infra.run_local import free_port, function_command, wait_until_answering
+
+PROJECT = "demo-project"
+TRACE = "105445aa7843bc8bf206b12000100000"
+
+
+def send(url: str, body: bytes | None, content_type: str, headers: dict | None = None) -> int:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        return error.code
+
+
+@pytest.fixture(scope="module")
+def served_log() -> tuple[list[tuple[str, int]], list[str]]:
+    """Run the real server, send a known set of requests, stop it: (what was sent with its status, stdout lines)."""
+    port = free_port()
+    env = {**os.environ, "MODELS_DIR": str(MODELS_DIR), "GOOGLE_CLOUD_PROJECT": PROJECT, "WORKERS": "1"}
+    process = subprocess.Popen(
+        function_command(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    sent = []
+    try:
+        wait_until_answering(url + "/health", process)
+        sent.append(("health", 200))
+        trace = {"X-Cloud-Trace-Context": f"{TRACE}/42;o=1"}
+        sent.append(("canvas", send(url + "/predict", SEVEN_PNG, "image/png", trace)))
+        strokes = json.dumps({"strokes": SEVEN, "model": "characters", "mode": "text"}).encode()
+        sent.append(("strokes", send(url + "/predict", strokes, "application/json")))
+        sent.append(("not an image", send(url + "/predict", b"not an image", "image/png")))
+        sent.append(("unknown model", send(url + "/predict?model=nope", SEVEN_PNG, "image/png")))
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    return sent, output.splitlines()
+
+
+def request_entries(lines: list[str]) -> list[dict]:
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    return [entry for entry in entries if "httpRequest" in entry]
+
+
+def test_every_stdout_line_is_a_structured_entry(served_log):
+    _, lines = served_log
+    assert lines
+    for line in lines:
+        entry = json.loads(line)  # a line that is not JSON would reach Cloud Logging as unstructured text
+        assert entry["severity"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+        assert isinstance(entry["message"], str)
+
+
+def test_one_entry_per_request_with_what_an_operator_filters_on(served_log):
+    sent, lines = served_log
+    entries = request_entries(lines)
+    assert [entry["httpRequest"]["status"] for entry in entries] == [status for _, status in sent]
+    assert [status for _, status in sent] == [200, 200, 200, 400, 404]
+    health, canvas, strokes, bad, unknown = entries
+    for entry in entries:
+        http = entry["httpRequest"]
+        assert re.fullmatch(r"\d+\.\d{6}s", http["latency"]) and float(http["latency"][:-1]) > 0
+        assert int(http["responseSize"]) > 0
+        assert http["requestMethod"] in ("GET", "POST") and http["requestUrl"].startswith("http://127.0.0.1:")
+    assert canvas["severity"] == "INFO" and canvas["outcome"] == "ok"
+    assert (canvas["model"], canvas["mode"]) == ("digits", "single")
+    assert int(canvas["httpRequest"]["requestSize"]) == len(SEVEN_PNG)
+    assert set(canvas["timing_ms"]) >= {"decode", "preprocess", "inference", "total"}
+    assert canvas["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE}"
+    assert canvas["logging.googleapis.com/spanId"] == "42"
+    assert canvas["logging.googleapis.com/trace_sampled"] is True
+    assert (strokes["model"], strokes["mode"], strokes["outcome"]) == ("characters", "text", "ok")
+    assert "logging.googleapis.com/trace" not in strokes
+    assert bad["severity"] == "WARNING" and bad["outcome"] == "bad_image"
+    assert unknown["severity"] == "WARNING" and unknown["outcome"] == "unknown_model"
+    assert health["outcome"] == "ok" and "model" not in health
+
+
+def test_no_entry_carries_what_the_user_sent_or_got(served_log):
+    _, lines = served_log
+    text = "\n".join(lines)
+    assert "data:image" not in text  # the answer's input strip
+    assert base64.b64encode(SEVEN_PNG[:48]).decode()[:40] not in text
+    assert "[[60, 60]" not in text and "[[60,60]" not in text  # the strokes
+    assert all(len(line) < 2000 for line in lines)
+
+
+def test_an_unexpected_error_is_logged_at_error_with_its_traceback(client, capsys, monkeypatch):
+    import main
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug of ours")
+
+    monkeypatch.setattr(main, "recognize", broken)
+    response = client.post("/predict", data=SEVEN_PNG, content_type="image/png")
+    assert response.status_code == 500 and response.json["error"]["code"] == "internal"
+    (entry,) = request_entries(capsys.readouterr().out.splitlines())
+    assert entry["severity"] == "ERROR" and entry["outcome"] == "internal"
+    assert entry["message"].startswith("Traceback (most recent call last):")
+    assert "ZeroDivisionError: a bug of ours" in entry["message"]
+
+
+def test_answers_tell_browsers_not_to_sniff_or_cache(client):
+    for response in (
+        client.post("/predict", data=SEVEN_PNG, content_type="image/png"),
+        client.post("/predict", data=b"", content_type="image/png"),
+        client.get("/health"),
+    ):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Cache-Control"] == "no-store"
