@@ -20,6 +20,12 @@ locals {
   site_url        = "${local.site_origin}/${local.site_bucket}/index.html"
   allowed_origins = length(var.allowed_origins) > 0 ? var.allowed_origins : [local.site_origin]
 
+  # The instance cap: enough instances for the spike, each planned at var.instance_requests_per_second,
+  # but never more than the cost ceiling pays for at full load; var.max_instances overrides both.
+  spike_instances  = ceil(var.spike_requests_per_second / var.instance_requests_per_second)
+  budget_instances = floor(var.max_hourly_cost_usd / var.instance_hourly_cost_usd)
+  max_instances    = coalesce(var.max_instances, max(1, min(local.spike_instances, local.budget_instances)))
+
   services = [
     "artifactregistry.googleapis.com", # the function's container image
     "cloudbuild.googleapis.com",       # builds that image from the source zip
@@ -85,17 +91,25 @@ resource "google_cloudfunctions2_function" "api" {
     }
   }
 
+  # One vCPU runs one gunicorn worker (one Python process: more would only share the vCPU) with
+  # var.concurrency threads, and Cloud Run sends each instance that many requests at once. Sizes and the
+  # instance cap come from bench/RESULTS.md; infra/README.md ("Capacity") explains them.
   service_config {
-    available_memory               = var.memory
-    timeout_seconds                = var.timeout_seconds
-    min_instance_count             = 0
-    max_instance_count             = var.max_instances
-    ingress_settings               = "ALLOW_ALL"
-    all_traffic_on_latest_revision = true
-    service_account_email          = google_service_account.function.email
+    available_cpu                    = var.cpu
+    available_memory                 = var.memory
+    max_instance_request_concurrency = var.concurrency
+    timeout_seconds                  = var.timeout_seconds
+    min_instance_count               = var.min_instances
+    max_instance_count               = local.max_instances
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    service_account_email            = google_service_account.function.email
 
     environment_variables = {
-      ALLOWED_ORIGINS = join(",", local.allowed_origins)
+      ALLOWED_ORIGINS      = join(",", local.allowed_origins)
+      WORKERS              = "1"                       # functions-framework's gunicorn processes
+      THREADS              = tostring(var.concurrency) # its threads: one per request Cloud Run sends at once
+      GOOGLE_CLOUD_PROJECT = var.project               # names the trace in each request's log line
     }
   }
 

@@ -32,16 +32,63 @@ variable "runtime" {
   default     = "python311"
 }
 
-variable "memory" {
-  description = "Memory per instance: the two int8 models, numpy and Pillow fit well within 512M."
+variable "cpu" {
+  description = "vCPUs per instance. One runs one gunicorn worker; Cloud Run needs at least 1 for concurrency above 1."
   type        = string
-  default     = "512M"
+  default     = "1"
+}
+
+variable "memory" {
+  description = "Memory per instance. One worker with 8 threads holds about 150 MB warm, and eight of the largest images at once peak under 400 MB more (bench/RESULTS.md, bench/hostile.py); 1Gi leaves headroom."
+  type        = string
+  default     = "1Gi"
+}
+
+variable "concurrency" {
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). 8: on one vCPU throughput stops growing past it while p99 keeps growing (bench/RESULTS.md, N threads at concurrency N)."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.concurrency >= 1 && var.concurrency <= 1000
+    error_message = "concurrency must be 1 to 1000 (Cloud Run's range)."
+  }
+}
+
+variable "min_instances" {
+  description = "Instances kept running while idle. 0: nothing runs while nobody draws, and the first request after a quiet spell waits for a cold start. 1: no cold start for that request, for one idle instance around the clock (infra/README.md)."
+  type        = number
+  default     = 0
+}
+
+variable "spike_requests_per_second" {
+  description = "The burst the instance cap is sized for (requests/s)."
+  type        = number
+  default     = 500
+}
+
+variable "instance_requests_per_second" {
+  description = "What one instance (1 vCPU, 8 at once) is planned to answer: about 60 % of what one worker with 8 threads answered for canvas PNGs in bench/RESULTS.md, as Cloud Run adds instances near 60 % CPU. Text-mode requests cost several times more."
+  type        = number
+  default     = 150
+}
+
+variable "max_hourly_cost_usd" {
+  description = "Cost ceiling: the instance cap never exceeds what this pays per hour with every instance busy."
+  type        = number
+  default     = 2
+}
+
+variable "instance_hourly_cost_usd" {
+  description = "One busy instance (1 vCPU, 1 GiB) per hour at Cloud Run's tier-1 list prices for request-based billing: 3600 x (0.000024 per vCPU-second + 0.0000025 per GiB-second). Check the pricing page for your region."
+  type        = number
+  default     = 0.0954
 }
 
 variable "max_instances" {
-  description = "Upper bound on instances, which caps the bill when the public endpoint gets busy."
+  description = "Upper bound on instances. null: the smaller of what the spike needs and what the cost ceiling pays for (infra/README.md, Capacity)."
   type        = number
-  default     = 3
+  default     = null
 }
 
 variable "timeout_seconds" {

@@ -11,6 +11,7 @@ terraform and gcloud commands, which checks its own logic end to end.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -130,13 +131,36 @@ def test_function_is_publicly_invocable(tf):
 
 
 def test_function_sizing_is_set(tf):
+    """One vCPU, several requests at once (as many as the worker has threads), memory for them, no idle instance."""
     _, function = the_function(tf)
     service = function["service_config"][0]
-    memory = resolve(tf, service["available_memory"])
-    assert re.fullmatch(r"(256|384|512)Mi?", memory), f"memory {memory} is outside 256M-512M"
+    variables = named(tf, "variable")
+    assert float(resolve(tf, service["available_cpu"])) >= 1, "concurrency above 1 needs a whole vCPU"
+    assert service["max_instance_request_concurrency"] == "${var.concurrency}"
+    assert variables["concurrency"]["default"] >= 8
+    env = service["environment_variables"]
+    assert env["WORKERS"] == "1" and env["THREADS"] == "${tostring(var.concurrency)}", "threads must match concurrency"
+    memory = re.fullmatch(r"(\d+)(Mi?|Gi?)", resolve(tf, service["available_memory"]))
+    mebibytes = int(memory.group(1)) * (1024 if memory.group(2).startswith("G") else 1)
+    assert 512 <= mebibytes <= 2048, f"memory {memory.group(0)} is outside 512M-2G"
     assert 10 <= int(resolve(tf, service["timeout_seconds"])) <= 300
-    assert service["max_instance_count"] == "${var.max_instances}"
-    assert named(tf, "variable")["max_instances"]["default"] >= 1
+    assert service["min_instance_count"] == "${var.min_instances}" and variables["min_instances"]["default"] == 0
+    assert env["GOOGLE_CLOUD_PROJECT"] == "${var.project}", "the log lines name their trace by project"
+
+
+def test_instance_cap_covers_the_spike_within_the_cost_ceiling(tf):
+    """The cap is computed (spike / per-instance rate, bounded by the cost ceiling) unless max_instances is set."""
+    _, function = the_function(tf)
+    assert function["service_config"][0]["max_instance_count"] == "${local.max_instances}"
+    values, variables = locals_(tf), named(tf, "variable")
+    assert "var.max_instances" in values["max_instances"] and variables["max_instances"]["default"] is None
+    assert values["spike_instances"] == "${ceil(var.spike_requests_per_second / var.instance_requests_per_second)}"
+    assert values["budget_instances"] == "${floor(var.max_hourly_cost_usd / var.instance_hourly_cost_usd)}"
+    assert "min(local.spike_instances, local.budget_instances)" in values["max_instances"]
+    default = {name: body.get("default") for name, body in variables.items()}
+    spike = math.ceil(default["spike_requests_per_second"] / default["instance_requests_per_second"])
+    budget = math.floor(default["max_hourly_cost_usd"] / default["instance_hourly_cost_usd"])
+    assert 1 <= spike <= budget, "the default cost ceiling must pay for the default spike"
 
 
 def test_allowed_origins_is_the_site_origin_unless_overridden(tf):
