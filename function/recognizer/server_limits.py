@@ -19,6 +19,7 @@ deadline for each phase the client controls.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import re
@@ -47,6 +48,11 @@ except ImportError:  # no gunicorn (functions-framework's Flask debug server): n
 
 from .api import MAX_BODY_BYTES
 
+try:
+    _LIBC = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc: nothing to trim
+    _LIBC = None
+
 HEADER_TIMEOUT_S = 10  # from connecting (or a kept-alive request's first byte) to the end of the headers
 BODY_TIMEOUT_S = 30  # from the end of the headers to the end of the body: 10 MB needs about 3 Mbit/s
 KEEPALIVE_IDLE_S = 5  # an idle kept-alive connection is closed after this
@@ -60,6 +66,7 @@ MAX_RECEIVING_BYTES = 128 * 1024 * 1024  # requests still arriving hold at most 
 MAX_CONNECTIONS = 250  # per worker: receiving, kept alive and being answered
 RECV_BYTES = 256 * 1024
 LINGER_S, LINGER_BYTES = 2, MAX_BODY_BYTES  # after refusing: how long and how much is read and dropped
+TRIM_AFTER_BYTES = 256 * 1024  # a request larger than this is followed by malloc_trim (see handle)
 THREAD_READ_GRACE_S = 2  # a thread never waits on a client longer: its request was complete when handed over
 
 # Errors that reading a request body can raise: a malformed chunked body, a client that closed or stalled.
@@ -403,9 +410,25 @@ if ThreadWorker is not None:
             conn.sock.setblocking(True)
             conn.init()
             deadline = time.monotonic() + THREAD_READ_GRACE_S
-            conn.parser.unreader.sock = ReceivedSocket(conn.sock, incoming.request_bytes(), deadline)
+            data = incoming.request_bytes()
+            conn.parser.unreader.sock = ReceivedSocket(conn.sock, data, deadline)
             conn.data_ready = True
+            conn.trim_after = len(data) > TRIM_AFTER_BYTES
             self.enqueue_req(conn)
+
+        def handle(self, conn):
+            """Serve one request in a thread; after a large one, give the heap it freed back to the OS.
+
+            glibc keeps freed memory below its trim threshold (main.py sets 64 MB
+            an arena, for speed), and fragments it: a worker's RSS then drifts up
+            with every burst of large requests. Normal requests are small and skip this.
+            """
+            try:
+                return super().handle(conn)
+            finally:
+                if getattr(conn, "trim_after", False) and _LIBC is not None:
+                    conn.trim_after = False
+                    _LIBC.malloc_trim(0)
 
         def _refuse(self, conn, refusal: Refusal) -> None:
             """Answer, then read and drop what the client still sends for LINGER_S before closing.
