@@ -93,8 +93,12 @@ def run(quick: bool = False, profile: bool = False) -> report.Section:
         command = [sys.executable, "-m", "bench.stages", "--measure", str(Path(folder) / "requests.json")]
         command += ["--count", str(count)] + (["--profile"] if profile else [])
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as in the function (main.py sets it before numpy loads)
-        output = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
-    results = json.loads(output.splitlines()[-1])
+        # stdout (the function's log lines, then the results) goes to a file: a pipe would wake this process at
+        # every line, and on a busy machine that switch lands in the function's wall time.
+        with (Path(folder) / "stdout").open("w+") as output:
+            subprocess.run(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.PIPE, check=True)
+            output.seek(0)
+            results = json.loads(output.read().splitlines()[-1])
     rows = [
         [
             r["name"],
