@@ -806,3 +806,17 @@ def test_a_stroke_during_a_request_cancels_it_and_the_prompt_says_so(site, brows
     assert "Reading" not in page.inner_text("#result"), "the prompt still claims a request is running"
     assert errors == []
     page.context.close()
+
+
+def test_several_pieces_in_digit_mode_are_pointed_out_with_number_and_text_offered(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    draw_with_mouse(page, layout([DIGITS["4"], DIGITS["2"]], pad_box(page), height_share=0.45))
+    page.click("#predict")
+    wait_for_answer(page)  # one digit, whichever: the point is what the page says beside it
+    assert "2 separate parts" in page.inner_text("#notice-text")
+    assert page.locator("#notice-actions button").all_inner_texts() == ["Read as a number", "Read as text"]
+    page.click("#notice-actions button >> nth=0")  # the mode changes and the request starts within the click
+    assert wait_for_answer(page) == "42"
+    assert page.is_checked('input[name="mode"][value="number"]')
+    assert errors == []
+    page.context.close()

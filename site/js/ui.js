@@ -121,11 +121,15 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
     ? `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`
     : `${percent(answer.confidence)} sure`;
 
-  const unsureCharacters = characters.filter((c) => c.rejected || c.confidence < UNSURE_BELOW);
-  const unsure = text ? unsureCharacters.length > 0 : !rejected && answer.confidence < UNSURE_BELOW;
+  // A reading in context is judged as a whole (the context may settle a character the model alone was unsure of).
+  const inContext = text && Array.isArray(answer.alternatives);
+  const markedCharacters = characters.some((c) => c.rejected || c.confidence < UNSURE_BELOW);
+  const unsure = text
+    ? characters.some((c) => c.rejected) || (inContext ? answer.confidence < UNSURE_BELOW : markedCharacters)
+    : !rejected && answer.confidence < UNSURE_BELOW;
   $("unsure").hidden = !unsure;
   $("unsure").textContent = text
-    ? "Not sure about the marked characters: write them larger and apart, or choose another reading below."
+    ? "Not sure about this reading: choose another below, or write the marked characters larger and apart."
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
 
   $("notice").hidden = !advice;
@@ -141,13 +145,19 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   $("characters-block").hidden = !text;
   $("characters").replaceChildren(...characters.map(chip));
 
-  const count = text ? characters.length : 1;
   const image = $("model-input");
+  const count = (tiles) => {
+    image.style.setProperty("--count", String(tiles));
+    image.alt = text
+      ? `The ${tiles} 28 by 28 pixel images the model saw, one per character, left to right`
+      : "The 28 by 28 pixel image the model saw";
+  };
+  count(text ? characters.length : 1); // until the image says how many tiles it holds
+  image.onload = () => {
+    count(Math.max(1, Math.round(image.naturalWidth / image.naturalHeight)));
+    fitAnswer();
+  };
   image.src = answer.input;
-  image.style.setProperty("--count", String(count));
-  image.alt = text
-    ? `The ${count} 28 by 28 pixel images the model saw, one per character, left to right`
-    : "The 28 by 28 pixel image the model saw";
 
   const timing = answer.timing_ms?.total;
   $("meta").textContent =
