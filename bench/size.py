@@ -64,7 +64,8 @@ def serving_install(measure: bool) -> dict[str, int] | None:
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
         site_packages = next((venv / "lib").glob("python*/site-packages"))
-        roots = [Requirement(line).name for line in REQUIREMENTS.read_text().splitlines() if line.split("#")[0].strip()]
+        lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]  # comments may trail
+        roots = [Requirement(line).name for line in lines if line]
         packages = closure(site_packages, roots)
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     CACHE.write_text(json.dumps({"key": key, "packages": packages}, indent=1))
