@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke test, not a measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md", help="where to write the results")
     args = parser.parse_args(argv)
-    started, load = time.monotonic(), ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    started, load = time.monotonic(), _load()
     sections = []
     for benchmark in BENCHMARKS:
         section = benchmark.run(args.quick)
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.run_all " + shlex.join(sys.argv[1:] if argv is None else argv)
     facts = [
         f"machine: {report.machine()}",
-        f"load average before the run: {load} (1, 5, 15 min)",
+        f"load average before the run: {load}, after it: {_load()} (1, 5, 15 min; above 2 the two cores were "
+        "shared with other work, which slows every number here)",
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"command: `{command.strip()}` ({time.monotonic() - started:.0f} s)",
         f"models: `{_shown(MODELS_DIR)}`",
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text("\n\n".join(header + [section.markdown() for section in sections]) + "\n")
     print(f"\nwrote {args.out}")
     return 0
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _shown(path: Path) -> str:
