@@ -313,9 +313,13 @@ def hold_slow_clients(port: int, seconds: float) -> tuple[list[float], dict[str,
 
 
 def soak(port: int, worker: Worker, seconds: float, mix: list[Attack]) -> dict:
-    """Four clients loop over `mix` for `seconds`; the worker's RSS is sampled every second."""
-    stop = time.monotonic() + seconds
+    """Four clients loop over `mix` for `seconds`; the worker's RSS is sampled every second.
+
+    The first and last samples are taken idle, 2 s after any request, as an instance sits between bursts.
+    """
+    time.sleep(2.0)
     samples = [worker.memory_mb()]
+    stop = time.monotonic() + seconds
     counts = {"requests": 0, "unexpected": 0}
     unexpected: list[str] = []
     lock = threading.Lock()
@@ -340,7 +344,7 @@ def soak(port: int, worker: Worker, seconds: float, mix: list[Attack]) -> dict:
         samples.append(worker.memory_mb())
     for thread in threads:
         thread.join()
-    time.sleep(0.5)
+    time.sleep(2.0)
     samples.append(worker.memory_mb())
     return {"samples": samples, "first_unexpected": unexpected[:3], **counts}
 

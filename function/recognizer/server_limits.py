@@ -299,6 +299,8 @@ if ThreadWorker is not None:
             super().__init__(*args, **kwargs)
             self.receiving: dict[TConn, Incoming] = {}
             self.receiving_bytes = 0
+            self.serving = 0  # requests handed to threads and not yet finished
+            self.served_since_trim = False
 
         def accept(self, listener) -> None:
             try:
@@ -320,6 +322,7 @@ if ThreadWorker is not None:
 
         def finish_request(self, conn, fs) -> None:
             """Bytes the client sent behind the answered request (pipelining) start the next one here, not in a thread."""
+            self.serving -= 1
             if fs.done() and not fs.cancelled() and fs.exception() is None and fs.result() is True and self.alive:
                 leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take_rest()
                 if leftover:
@@ -328,7 +331,11 @@ if ThreadWorker is not None:
             super().finish_request(conn, fs)
 
         def murder_pending(self) -> None:
+            """Each turn of the event loop (at least once a second): expire deadlines; trim the heap when idle."""
             super().murder_pending()
+            if self.served_since_trim and not self.serving and _LIBC is not None:
+                self.served_since_trim = False
+                _LIBC.malloc_trim(0)  # nothing in flight: what requests freed goes back to the OS
             now = time.monotonic()
             for conn, incoming in list(self.receiving.items()):
                 if incoming.deadline <= now:
@@ -414,6 +421,8 @@ if ThreadWorker is not None:
             conn.parser.unreader.sock = ReceivedSocket(conn.sock, data, deadline)
             conn.data_ready = True
             conn.trim_after = len(data) > TRIM_AFTER_BYTES
+            self.serving += 1
+            self.served_since_trim = True
             self.enqueue_req(conn)
 
         def handle(self, conn):
@@ -421,7 +430,8 @@ if ThreadWorker is not None:
 
             glibc keeps freed memory below its trim threshold (main.py sets 64 MB
             an arena, for speed), and fragments it: a worker's RSS then drifts up
-            with every burst of large requests. Normal requests are small and skip this.
+            with every burst of large requests. Normal requests are small and skip
+            this; the event loop also trims whenever no request is in flight.
             """
             try:
                 return super().handle(conn)
