@@ -300,7 +300,7 @@ if ThreadWorker is not None:
             self.receiving: dict[TConn, Incoming] = {}
             self.receiving_bytes = 0
             self.serving = 0  # requests handed to threads and not yet finished
-            self.served_since_trim = False
+            self.large_since_trim = False  # a large request was served since the heap was last trimmed
 
         def accept(self, listener) -> None:
             try:
@@ -331,10 +331,14 @@ if ThreadWorker is not None:
             super().finish_request(conn, fs)
 
         def murder_pending(self) -> None:
-            """Each turn of the event loop (at least once a second): expire deadlines; trim the heap when idle."""
+            """Each turn of the event loop (at least once a second): expire deadlines, trim the heap when idle.
+
+            Only after a large request: trimming after small ones would undo main.py's
+            keep_freed_memory, which saves a normal request its page faults.
+            """
             super().murder_pending()
-            if self.served_since_trim and not self.serving and _LIBC is not None:
-                self.served_since_trim = False
+            if self.large_since_trim and not self.serving and _LIBC is not None:
+                self.large_since_trim = False
                 _LIBC.malloc_trim(0)  # nothing in flight: what requests freed goes back to the OS
             now = time.monotonic()
             for conn, incoming in list(self.receiving.items()):
@@ -422,7 +426,7 @@ if ThreadWorker is not None:
             conn.data_ready = True
             conn.trim_after = len(data) > TRIM_AFTER_BYTES
             self.serving += 1
-            self.served_since_trim = True
+            self.large_since_trim |= conn.trim_after
             self.enqueue_req(conn)
 
         def handle(self, conn):
@@ -431,7 +435,7 @@ if ThreadWorker is not None:
             glibc keeps freed memory below its trim threshold (main.py sets 64 MB
             an arena, for speed), and fragments it: a worker's RSS then drifts up
             with every burst of large requests. Normal requests are small and skip
-            this; the event loop also trims whenever no request is in flight.
+            this; the event loop trims again once no request is in flight.
             """
             try:
                 return super().handle(conn)
