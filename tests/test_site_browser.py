@@ -815,6 +815,7 @@ def test_several_pieces_in_digit_mode_are_pointed_out_with_number_and_text_offer
     wait_for_answer(page)  # one digit, whichever: the point is what the page says beside it
     assert "2 separate parts" in page.inner_text("#notice-text")
     assert page.locator("#notice-actions button").all_inner_texts() == ["Read as a number", "Read as text"]
+    assert axe_violations(page) == []
     page.click("#notice-actions button >> nth=0")  # the mode changes and the request starts within the click
     assert wait_for_answer(page) == "42"
     assert page.is_checked('input[name="mode"][value="number"]')
