@@ -682,13 +682,17 @@ def test_a_text_answer_stays_on_one_line_at_390_px_with_every_character_in_view(
     page.context.close()
 
 
-def test_the_answer_is_brought_into_view_after_predict_on_a_phone(site, browser):
-    page, errors = open_page(browser, site["url"], **PHONE)
+@pytest.mark.parametrize("motion", ["no-preference", "reduce"])
+def test_the_answer_is_brought_into_view_after_predict_on_a_phone(site, browser, motion):
+    page, errors = open_page(browser, site["url"], reduced_motion=motion, **PHONE)
     draw_with_touch(page, layout([DIGITS["3"]], pad_box(page)))
     page.wait_for_timeout(400)
     page.locator("#predict").tap()
     assert wait_for_answer(page) == "3"
-    page.wait_for_function(f"({IN_VIEW})('#answer-block')", timeout=3000)
+    if motion == "reduce":
+        assert in_view(page, "#answer-block"), "with reduced motion the answer should be there at once"
+    else:  # a smooth scroll
+        page.wait_for_function(f"({IN_VIEW})('#answer-block')", timeout=3000)
     assert errors == []
     page.context.close()
 
