@@ -13,10 +13,23 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 from test_api_contract import SEVEN_PNG
+from test_site_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    DIGITS,
+    choose,
+    draw_with_mouse,
+    layout,
+    open_page,
+    pad_box,
+    wait_for_answer,
+)
 
 from conftest import MODELS_DIR, ROOT
-from infra.run_local import free_port, function_command, stop, wait_healthy
+from infra.run_local import free_port, function_command, start_site, stop, wait_healthy
 
 NEW_MODEL = "numerals"
 
@@ -70,3 +83,23 @@ def test_the_packager_includes_the_new_model(models_dir, tmp_path):
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     names = zipfile.ZipFile(out).namelist()
     assert {f"models/{NEW_MODEL}.tflite", f"models/{NEW_MODEL}.json"} <= set(names)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+def test_the_page_offers_the_new_model(server):
+    """The page builds its choices from /health: the new model is offered and answers a drawn 7."""
+    site_port = free_port()
+    site = start_site(site_port, server)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page, errors = open_page(browser, f"http://127.0.0.1:{site_port}", **DESKTOP)
+            choose(page, f"model:{NEW_MODEL}")
+            draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
+            page.click("#predict")
+            assert wait_for_answer(page).startswith("7")
+            assert errors == []
+            browser.close()
+    finally:
+        site.shutdown()
+        site.server_close()

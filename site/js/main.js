@@ -139,7 +139,7 @@ function advice(answer) {
     names.map((name) => ({ label: `Read as ${CHOICES[name].name}`, action: () => switchTo(name) }));
   if (answer.pieces > 1) {
     return {
-      text: `This drawing has ${answer.pieces} separate parts. If it is more than one character, read it as ${current.several.map((n) => CHOICES[n].name).join(" or ")}.`,
+      text: `This drawing has ${answer.pieces} separate parts.${current.several.length ? ` If it is more than one character, read it as ${current.several.map((n) => CHOICES[n].name).join(" or ")}.` : ""}`,
       offers: offers(current.several),
     };
   }
@@ -301,12 +301,40 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-// What the characters model tells apart, from the service's own list of labels (this also wakes it up).
+// What the characters model tells apart, and any model beyond the built-in choices, from the service's own
+// list (this also wakes it up): a model added to the function's models/ is offered with no edit here.
 health(API_URL).then((info) => {
   const labels = info?.models?.characters?.labels;
   if (Array.isArray(labels)) CHOICES.character.help += ` ${caseNote(labels)}`;
+  offerOtherModels(info?.models ?? {});
   updateModeHelp();
 });
+
+function offerOtherModels(models) {
+  const offered = new Set(Object.values(CHOICES).map((c) => c.model));
+  for (const [model, info] of Object.entries(models)) {
+    if (offered.has(model) || !Array.isArray(info?.labels)) continue;
+    const key = `model:${model}`;
+    CHOICES[key] = {
+      model,
+      mode: "single",
+      name: `a ${model} character`,
+      draw: `Draw here (${model})`,
+      prompt: `Draw and press Predict to read it with the ${model} model.`,
+      help: `The ${model} model reads one of: ${info.labels.slice(0, 20).join(" ")}${info.labels.length > 20 ? " …" : ""}.`,
+      rejected: `This does not look like anything the ${model} model reads.`,
+      otherwise: [],
+      several: [],
+    };
+    const input = Object.assign(document.createElement("input"), { type: "radio", name: "mode", value: key });
+    input.addEventListener("change", readingChanged);
+    const label = document.createElement("label");
+    const text = document.createElement("span");
+    text.textContent = model;
+    label.append(input, text);
+    document.querySelector("fieldset.modes").append(label);
+  }
+}
 
 /** ["0".."9", "A".."Z", "a", "b", ...] -> "It tells apart 0–9, A–Z and a b d; other lower-case letters are read as capitals." */
 function caseNote(labels) {
