@@ -32,6 +32,7 @@ MAX_TEXT_BYTES = 2**20  # PNG text chunks (zTXt, iTXt) decompressed, all togethe
 WORK_SIZE = 512  # long side the preprocessing works at: ample for a 20x20 box per character
 REDUCE_FROM = 4 * WORK_SIZE  # an image this large is first box-reduced to about 2 x WORK_SIZE
 ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}  # MPO: a phone camera's JPEG
+OPENERS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # Pillow's openers for those (JPEG's opens MPO too)
 REFUSED_FORMATS = {"SVG", "PDF"}  # documents, not images: 415 like any format not allowed
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -53,7 +54,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=OPENERS)  # no other format's parser ever runs
             if image.format not in ALLOWED_FORMATS:
                 raise _unsupported(image.format)
             width, height = image.size
@@ -80,6 +81,9 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             413, "image_too_large", f"the image declares too many pixels; the limit is {MAX_PIXELS:,}"
         ) from exc
     except UnidentifiedImageError as exc:
+        other = _other_format(data)
+        if other:
+            raise _unsupported(other) from exc
         raise ApiError(400, "bad_image", "the body is not an image; send a PNG, JPEG, WebP, BMP or GIF file") from exc
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
         raise ApiError(
@@ -132,6 +136,19 @@ def _document_format(data: bytes) -> str | None:
         return "PDF"
     if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
         return "SVG"
+    return None
+
+
+def _other_format(data: bytes) -> str | None:
+    """The format another Pillow plugin recognises from the first bytes (to name it in a 415), without parsing."""
+    Image.init()
+    prefix = data[:16]
+    for name, (_, accept) in Image.OPEN.items():
+        try:
+            if accept and accept(prefix):
+                return name
+        except (struct.error, IndexError, ValueError, TypeError):  # a check that needs more bytes than there are
+            continue
     return None
 
 
