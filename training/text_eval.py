@@ -5,9 +5,11 @@
 prints, for each set of issue 14's acceptance list, exact-line accuracy and
 character error rate of the per-blob reader (one guess per connected piece, as
 text mode read before the search) beside the search reader. `--tune` instead
-searches the reader's weights on lines made from TRAINING glyphs only (MNIST
-train, EMNIST byclass/bymerge test) and words the language model never saw
-(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS.
+searches the reader's weights on lines made from TRAINING glyphs only (the
+validation slice of MNIST train and of EMNIST byclass/bymerge test, which the
+models were not fitted on) and words the language model never saw
+(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS;
+`--fit-cuts` fits reader.CUT_MODEL on such lines.
 
 Lines go through the function's own path: PNG bytes -> decode -> ink ->
 candidates -> one batched model call -> search.
@@ -30,13 +32,22 @@ from recognizer.decode import decode_image
 from recognizer.inference import load_model
 from recognizer.language_model import load_language_model
 from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
-from recognizer.segment import segment_characters
-from training.data import CHARACTER_LABELS, DIGIT_LABELS, load_characters_train, load_emnist, load_mnist
+from recognizer.segment import label_components, segment_characters
+from training.data import (
+    CHARACTER_LABELS,
+    DIGIT_LABELS,
+    Split,
+    load_characters_train,
+    load_emnist,
+    load_mnist,
+    split,
+)
 from training.language_model import english_words, word_split
 
 ROOT = Path(__file__).resolve().parent.parent
 
 LINES = 500  # per set
+COST_REPEATS = 50
 WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words
 APART = (0.15, 0.6)  # gap between letters, as a share of the letter height
 TOUCHING = (-0.05, 0.12)
@@ -51,6 +62,7 @@ class Line:
     png: bytes
     truth: str  # in the model's labels, words separated by one space
     space: tuple[int, int] | None = None  # pixel columns of the gap between two words
+    edges: list[int] = dataclasses.field(default_factory=list)  # each glyph's left and right pixel column
 
 
 def compose(glyphs: list[np.ndarray], gaps: list[float], rng: np.random.Generator) -> tuple[bytes, list[int]]:
@@ -128,7 +140,7 @@ def make_lines(kind: str, glyphs: Glyphs, words: list[str], rng: np.random.Gener
         if kind == "two words":
             k = len(truth.split()[0])
             space = (edges[2 * k - 1], edges[2 * k])
-        lines.append(Line(png, truth, space))
+        lines.append(Line(png, truth, space, edges))
     return lines
 
 
@@ -207,23 +219,143 @@ def per_blob_score(prepared: list[Prepared], lines: list[Line]) -> dict:
     return {"exact": exact / len(lines), "cer": errors / sum(len(truth) for truth in truths), "n": len(lines)}
 
 
-def build(split: str, data_dir: Path, count: int, seed: int) -> dict[str, tuple[list[Line], str]]:
+def build(
+    source: str, data_dir: Path, count: int, seed: int, kinds: tuple[str, ...] = SETS
+) -> dict[str, tuple[list[Line], str]]:
     """Every set's lines: held-out glyphs and 'test' words for 'heldout', training glyphs and 'tune' words else."""
     rng = np.random.default_rng(seed)
-    if split == "heldout":
+    if source == "heldout":
         chars, digits = load_emnist(data_dir, "balanced-heldout"), load_mnist(data_dir, "t10k")
+        characters = Glyphs(chars.images, chars.labels, CHARACTER_LABELS)
+        mnist = Glyphs(digits.images, digits.labels, DIGIT_LABELS)
     else:
-        chars, digits = load_characters_train(data_dir), load_mnist(data_dir, "train")
-    characters = Glyphs(chars.images, chars.labels, CHARACTER_LABELS)
-    mnist = Glyphs(digits.images, digits.labels, DIGIT_LABELS)
-    keep = {"heldout": ("train", "test"), "train": ("train", "tune")}[split]
+        characters = _validation_glyphs(load_characters_train(data_dir), CHARACTER_LABELS)
+        mnist = _validation_glyphs(load_mnist(data_dir, "train"), DIGIT_LABELS)
+    keep = {"heldout": ("train", "test"), "train": ("train", "tune")}[source]
     words = [w for w, _ in english_words()[:WORD_RANKS] if 3 <= len(w) <= 8 and word_split(w) in keep]
     sets = {}
-    for kind in SETS:
+    for kind in kinds:
         model = "digits" if kind == "digits model" else "characters"
         glyphs = mnist if model == "digits" else characters
         sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
     return sets
+
+
+def cut_examples(lines: list[Line]) -> tuple[np.ndarray, np.ndarray]:
+    """(CUT_FEATURES, is a real boundary) for every cut candidate in the lines' pieces of ink.
+
+    A candidate is a real boundary when its column lies between one glyph's
+    right edge and the next one's left edge (either order: they may overlap),
+    with 2 working pixels of slack.
+    """
+    features, truths = [], []
+    for line in lines:
+        gray, scale = decode_image(line.png)
+        ink = to_ink(gray)
+        labels, boxes, _ = label_components(ink > 0)
+        height = reader.letter_height(boxes)
+        edges = np.array(line.edges, float).reshape(-1, 2) / scale
+        zones = [
+            (min(edges[i, 1], edges[i + 1, 0]) - 2, max(edges[i, 1], edges[i + 1, 0]) + 2)
+            for i in range(len(edges) - 1)
+        ]
+        for number, box in enumerate(boxes, 1):
+            if box.width < reader.CUT_WIDTH * height:
+                continue
+            mine = labels[box.y0 : box.y1, box.x0 : box.x1] == number
+            for column, f in reader.cut_candidates(mine.sum(axis=0), height):
+                x = box.x0 + column
+                features.append(f)
+                truths.append(any(low <= x <= high for low, high in zones))
+    return np.array(features), np.array(truths, float)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Weights (bias first) of a logistic regression, by Newton's method with a small L2 penalty."""
+    design = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(design.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-design @ w))
+        gradient = design.T @ (p - y) + l2 * w
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + l2 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def fit_cuts(data_dir: Path, count: int) -> None:
+    """Fit reader.CUT_MODEL on one set of training-glyph lines; report it on a second."""
+    kinds = ("words touching", "words apart", "numbers", "digits model")
+    fitted = build("train", data_dir, count, seed=7, kinds=kinds)
+    checked = build("train", data_dir, count, seed=8, kinds=kinds)
+    x, y = (np.concatenate(parts) for parts in zip(*(cut_examples(lines) for lines, _ in fitted.values()), strict=True))
+    weights = fit_logistic(x, y)
+    xc, yc = (
+        np.concatenate(parts) for parts in zip(*(cut_examples(lines) for lines, _ in checked.values()), strict=True)
+    )
+    p = 1 / (1 + np.exp(-(weights[0] + xc @ weights[1:])))
+    order = np.argsort(-p)
+    ranks = np.empty(len(p))
+    ranks[order] = np.arange(len(p))
+    auc = 1 - (ranks[yc == 1].sum() - (yc == 1).sum() * ((yc == 1).sum() - 1) / 2) / max(
+        (yc == 1).sum() * (yc == 0).sum(), 1
+    )
+    auc = 1 - auc if auc < 0.5 else auc
+    print(f"{len(y)} candidates ({y.mean():.2f} real) fitted; checked on {len(yc)} ({yc.mean():.2f} real):")
+    for floor in (0.005, 0.01, 0.02, 0.05):
+        kept = p >= floor
+        print(
+            f"  kept at P >= {floor}: {kept.mean():.3f} of candidates, {yc[kept].sum() / max(yc.sum(), 1):.3f} of real ones"
+        )
+    print("CUT_MODEL = (" + ", ".join(f"{w:.3f}" for w in weights) + ")")
+
+
+def _validation_glyphs(train: Split, names: list[str]) -> Glyphs:
+    """The training files' validation slice (data.split): training files, but never fitted by the models.
+
+    On glyphs the models were fitted on they are far surer than on new
+    handwriting, and weights tuned there trust them too much.
+    """
+    validation, _ = split(len(train.images))
+    return Glyphs(train.images[validation], train.labels[validation], names)
+
+
+def cost(data_dir: Path, models_dir: Path, repeats: int = COST_REPEATS) -> dict:
+    """Median server `timing_ms.total` of text-mode requests through the function: a 6-letter word, 60 characters.
+
+    The lines are drawn from held-out glyphs; each is posted `repeats` times
+    after one warm-up request (which loads the models).
+    """
+    import os
+
+    import functions_framework
+
+    os.environ["MODELS_DIR"] = str(models_dir)
+    client = functions_framework.create_app(target="predict", source=str(ROOT / "function" / "main.py")).test_client()
+    rng = np.random.default_rng(6)
+    characters = load_emnist(data_dir, "balanced-heldout")
+    glyphs = Glyphs(characters.images, characters.labels, CHARACTER_LABELS)
+    words = [w for w, _ in english_words()[:WORD_RANKS] if word_split(w) != "tune"]
+    six = next(w for w in words[1000:] if len(w) == 6)
+    sixty = ""
+    while len(sixty) < 60:
+        sixty = f"{sixty} {words[int(rng.integers(len(words)))]}".strip()
+    sixty = sixty[:60].strip()
+    results = {}
+    for name, text in (("6 letters", six), ("60 characters", sixty)):
+        letters = [letter_label(c) for c in text if c != " "]
+        gaps = [rng.uniform(*WORD_GAP) if nxt == " " else rng.uniform(*APART) for nxt in (*text[1:], "")]
+        gaps = [g for g, c in zip(gaps, text, strict=True) if c != " "]
+        png, _ = compose([glyphs.draw(c, rng) for c in letters], gaps, rng)
+        totals = []
+        for _ in range(repeats + 1):
+            response = client.post("/predict?model=characters&mode=text", data=png, content_type="image/png")
+            totals.append(response.json["timing_ms"]["total"])
+        results[name] = {"text": text, "read": response.json["text"], "median_ms": float(np.median(totals[1:]))}
+        print(name, json.dumps(results[name]), flush=True)
+    return results
 
 
 def main() -> None:
@@ -232,8 +364,16 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--lines", type=int, default=LINES, help="lines per set")
     parser.add_argument("--tune", action="store_true", help="tune the weights on lines of training glyphs")
+    parser.add_argument("--fit-cuts", action="store_true", help="fit reader.CUT_MODEL on lines of training glyphs")
+    parser.add_argument("--cost", action="store_true", help="time text-mode requests through the function")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.cost:
+        cost(args.data_dir, args.models_dir)
+        return
+    if args.fit_cuts:
+        fit_cuts(args.data_dir, args.lines)
+        return
     models = {name: load_model(args.models_dir / f"{name}.tflite") for name in ("characters", "digits")}
     lm = load_language_model(args.models_dir)
     sets = build("train" if args.tune else "heldout", args.data_dir, args.lines, seed=14 if args.tune else 41)
@@ -260,7 +400,11 @@ def main() -> None:
 
 
 def tune(prepared: dict, models: dict, lm) -> reader.Weights:
-    """Coordinate search over the weights, maximising the mean exact-line accuracy over the sets."""
+    """Coordinate search over the weights, maximising the mean exact-line accuracy (plus spaces right).
+
+    Each weight is halved and doubled, then moved by a third, while that helps.
+    `ocr` fixes the scale; `reject` waits for a model that rejects.
+    """
 
     def objective(weights: reader.Weights) -> float:
         total = 0.0
@@ -272,17 +416,18 @@ def tune(prepared: dict, models: dict, lm) -> reader.Weights:
     best = reader.WEIGHTS
     best_value = objective(best)
     print(f"start {best_value:.4f} {best}", flush=True)
-    for _ in range(3):
-        improved = False
-        for name in [f.name for f in dataclasses.fields(reader.Weights) if f.name != "ocr"]:
-            for factor in (0.5, 0.75, 1.33, 2.0):
-                trial = dataclasses.replace(best, **{name: round(getattr(best, name) * factor, 3)})
-                value = objective(trial)
-                if value > best_value + 1e-9:
-                    best, best_value, improved = trial, value, True
+    names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in ("ocr", "reject")]
+    for factors in ((0.5, 2.0), (0.75, 1.33)):
+        for name in names:
+            for factor in factors:
+                while True:
+                    trial = dataclasses.replace(best, **{name: round(getattr(best, name) * factor, 3)})
+                    value = objective(trial)
+                    if value <= best_value + 1e-9:
+                        break
+                    best, best_value = trial, value
                     print(f"{value:.4f} {name}={getattr(trial, name)}", flush=True)
-        if not improved:
-            break
+    print(f"end {best_value:.4f}", flush=True)
     return best
 
 

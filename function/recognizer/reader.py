@@ -36,8 +36,13 @@ MAX_MERGE = 4  # atoms in one candidate character
 CUTS_PER_HEIGHT = 3  # at most this many cuts per letter-height of a piece's width
 MAX_CUT_ATOMS = 256  # atoms after cutting: no more cuts beyond this
 MIN_SLICE = 0.12  # a slice is at least this share of the letter height wide
-CUT_WIDTH = 0.5  # pieces narrower than this share of the letter height are never cut
-CUT_INK = 0.4  # a cut crosses at most this share of the letter height of ink
+CUT_WIDTH = 0.4  # pieces narrower than this share of the letter height are never cut
+CUT_INK = 0.5  # a cut crosses at most this share of the letter height of ink
+MIN_CUT_PROBABILITY = 0.01  # cuts the cut model finds less likely than this are not tried
+# The cut model: logistic regression on CUT_FEATURES, P(a boundary between two characters lies at this
+# cut), fitted by `python -m training.text_eval --fit-cuts` on lines of training glyphs. Bias first.
+CUT_FEATURES = ("width", "ink", "left", "right", "rise", "relative_ink")
+CUT_MODEL = (-8.134, 2.109, -1.453, 1.089, 1.021, 5.365, -1.566)
 MAX_PIECE_WIDTH = 1.8  # merged candidates wider than this many letter heights are not tried
 BEAM_WIDTH = 8  # hypotheses kept at each atom boundary
 LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidate
@@ -55,7 +60,7 @@ class Weights:
     bonus: float = 0.75  # per character read: balances readings with more and fewer pieces
     gap: float = 42.56  # per letter height of clear gap merged inside one character
     wide: float = 3.0  # per letter height of width beyond one letter height
-    cut: float = 2.0  # per cut used between two characters
+    cut: float = 1.0  # x -log P(cut) for a cut used between two characters, x -log(1 - P) for one left whole
     overlap: float = 6.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
     dot: float = 4.0  # per dot-sized character
     space: float = 1.064  # a gap wider than this many letter heights ...
@@ -87,7 +92,7 @@ class Lattice:
 
     atoms: int
     pieces: list[Piece]
-    cuts: frozenset[int]  # atom boundaries k (before atom k) that cut through connected ink
+    cuts: dict[int, float]  # atom boundaries k (before atom k) that cut through connected ink: P(a real boundary)
     gaps: np.ndarray  # gaps[k - 1]: the clear gap before atom k, in letter heights (negative: overlap)
     overlaps: np.ndarray  # overlaps[k - 1]: how much of the narrower of atoms k - 1 and k lies over the other
 
@@ -137,7 +142,7 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lat
             raise _too_many(len(boxes))
         atom_map, cuts_at = _cut_wide(labels, boxes, height)
     else:
-        cuts_at = set()
+        cuts_at = {}
     atom_map, bounds, cuts = _order_atoms(atom_map, cuts_at)
     n = len(bounds)
     right = np.maximum.accumulate(bounds[:, 1])
@@ -152,7 +157,7 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lat
             if e - s > 1 and (x1 - x0 > MAX_PIECE_WIDTH * height or gaps[e - 2] > MAX_MERGE_GAP):
                 break
             pieces.append(_piece(ink, atom_map, bounds, gaps, s, e, height))
-    return Lattice(n, pieces, frozenset(cuts), gaps, overlaps)
+    return Lattice(n, pieces, cuts, gaps, overlaps)
 
 
 def letter_height(boxes: list) -> float:
@@ -165,66 +170,88 @@ def _too_many(count: int) -> ApiError:
     return ApiError(422, "too_many_characters", f"found {count} pieces of ink; the limit is {MAX_ATOMS}")
 
 
-def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarray, set[int]]:
-    """Split components too wide for one character at their thinnest columns.
+def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarray, dict[int, float]]:
+    """Split pieces of ink that may hold several characters at their likeliest cuts.
 
-    Returns a map of atom ids (components, then the new slices) and the ids of
-    slices whose left edge is a cut.
+    Returns a map of atom ids (components, then the new slices) and, for each
+    slice whose left edge is a cut, the cut model's probability of that cut.
     """
     atom_map = labels.copy()
     next_id = len(boxes) + 1
-    cut_left: set[int] = set()
+    cut_left: dict[int, float] = {}
     budget = MAX_CUT_ATOMS - len(boxes)
     for number, box in enumerate(boxes, 1):
         if box.width < CUT_WIDTH * height or budget <= 0:
             continue
         window = (slice(box.y0, box.y1), slice(box.x0, box.x1))
         mine = labels[window] == number
-        columns = _cut_columns(mine.sum(axis=0), height, min(budget, int(CUTS_PER_HEIGHT * box.width / height)))
+        found = cut_candidates(mine.sum(axis=0), height)
+        chances = cut_probability(np.array([f for _, f in found]).reshape(-1, len(CUT_FEATURES)))
+        limit = min(budget, int(CUTS_PER_HEIGHT * box.width / height))
+        columns = _spaced(
+            [(-p, c) for (c, _), p in zip(found, chances, strict=True) if p >= MIN_CUT_PROBABILITY], height, limit
+        )
         if not columns:
             continue
         budget -= len(columns)
+        chance = {c: p for (c, _), p in zip(found, chances, strict=True)}
         region = atom_map[window]  # a view: written in place
         for left, right in zip(columns, [*columns[1:], box.width], strict=True):
             part = mine.copy()
             part[:, :left] = False
             part[:, right:] = False
             region[part] = next_id
-            cut_left.add(next_id)  # the slice left of the first cut keeps the component's number
+            cut_left[next_id] = float(chance[left])  # the slice left of the first cut keeps the component's number
             next_id += 1
     return atom_map, cut_left
 
 
-def _cut_columns(profile: np.ndarray, height: float, limit: int) -> list[int]:
-    """Columns to cut at: the middle of each valley of ink per column, thinnest first, apart by MIN_SLICE.
+def cut_candidates(profile: np.ndarray, height: float) -> list[tuple[int, np.ndarray]]:
+    """(column, CUT_FEATURES) at the middle of each valley of ink per column of one piece of ink.
 
     A valley is a run of equal (smoothed) columns with more ink on both sides,
-    so a long thin join is cut once, at its middle.
+    so a long thin join is one candidate, at its middle.
     """
-    if limit <= 0:
-        return []
     smooth = np.round(np.convolve(profile.astype(float), np.ones(3) / 3, mode="same"), 2)
     margin = max(1, round(MIN_SLICE * height))
+    width = len(smooth)
     starts = np.concatenate([[0], np.flatnonzero(np.diff(smooth)) + 1])
-    ends = np.concatenate([starts[1:], [len(smooth)]])
-    valleys = []
-    for first, end in zip(starts, ends, strict=True):
-        value = smooth[first]
-        left = smooth[first - 1] if first > 0 else np.inf
-        right = smooth[end] if end < len(smooth) else np.inf
-        middle = (first + end - 1) // 2
-        if value < left and value < right and value <= CUT_INK * height and margin <= middle < len(smooth) - margin:
-            valleys.append((value, middle))
+    ends = np.concatenate([starts[1:], [width]])
+    values = smooth[starts]
+    middles = (starts + ends - 1) // 2
+    valley = (values < np.r_[np.inf, values[:-1]]) & (values < np.r_[values[1:], np.inf])
+    valley &= (values <= CUT_INK * height) & (middles >= margin) & (middles < width - margin)
+    if not valley.any():
+        return []
+    before, after = np.maximum.accumulate(smooth), np.maximum.accumulate(smooth[::-1])[::-1]
+    typical = float(np.median(profile[profile > 0]))
+    found = []
+    for value, middle in zip(values[valley].tolist(), middles[valley].tolist(), strict=True):
+        rise = min(before[middle - 1], after[middle]) - value
+        features = (width / height, value / height, middle / height, (width - middle) / height, rise / height)
+        found.append((middle, np.array([*features, value / typical])))
+    return found
+
+
+def cut_probability(features: np.ndarray) -> np.ndarray:
+    """The cut model: P(a boundary between two characters lies at each cut)."""
+    bias, *weights = CUT_MODEL
+    return 1.0 / (1.0 + np.exp(-(bias + features @ np.array(weights))))
+
+
+def _spaced(ranked: list[tuple[float, int]], height: float, limit: int) -> list[int]:
+    """The best-ranked columns, at least MIN_SLICE apart, at most `limit`, left to right."""
+    margin = max(1, round(MIN_SLICE * height))
     chosen: list[int] = []
-    for _, column in sorted(valleys):
+    for _, column in sorted(ranked):
+        if len(chosen) == limit:
+            break
         if all(abs(column - c) >= margin for c in chosen):
             chosen.append(int(column))
-            if len(chosen) == limit:
-                break
     return sorted(chosen)
 
 
-def _order_atoms(atom_map: np.ndarray, cut_left: set[int]) -> tuple[np.ndarray, np.ndarray, set[int]]:
+def _order_atoms(atom_map: np.ndarray, cut_left: dict[int, float]) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
     """Renumber atoms 1..n left to right by their centre; (map, bounds [x0, x1, y0, y1] rows, cut boundaries)."""
     ys, xs = np.nonzero(atom_map)
     values = atom_map[ys, xs]
@@ -240,8 +267,8 @@ def _order_atoms(atom_map: np.ndarray, cut_left: set[int]) -> tuple[np.ndarray, 
     order = np.argsort((bounds_array[:, 0] + bounds_array[:, 1]) / 2, kind="stable")
     renumber = np.zeros(int(atom_map.max()) + 1, np.int32)
     renumber[ids[order]] = np.arange(1, len(ids) + 1)
-    cuts = {int(renumber[a]) - 1 for a in cut_left if a < len(renumber) and renumber[a] > 0}
-    return renumber[atom_map], bounds_array[order], {c for c in cuts if c > 0}
+    cuts = {int(renumber[a]) - 1: p for a, p in cut_left.items() if a < len(renumber) and renumber[a] > 1}
+    return renumber[atom_map], bounds_array[order], cuts
 
 
 def words(lattice: Lattice, weights: Weights) -> list[tuple[int, int]]:
@@ -266,7 +293,7 @@ def _piece(
         end=e,
         box=(x0, y0, width, y1 - y0),
         crop=crop_to_ink(crop),
-        gap=float(np.clip(gaps[s : e - 1], 0, None).sum()),
+        gap=sum(max(0.0, g) for g in gaps[s : e - 1].tolist()),
         wide=max(0.0, width / height - 1.0),
         dot=max(width, y1 - y0) < DOT_SHARE * height,
     )
@@ -302,25 +329,24 @@ def read(
     top = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_PIECE]
     shape = np.array([_shape(p, lattice, weights) for p in lattice.pieces])
     refused = np.zeros(len(lattice.pieces), bool) if rejected is None else np.asarray(rejected, bool)
+    cases = {c for c in labels if c.isalpha() and c.swapcase() in labels}  # letters the model tells apart by case
     by_start: dict[int, list[int]] = {}
     for index, piece in enumerate(lattice.pieces):
         by_start.setdefault(piece.start, []).append(index)
     readings = [Reading("", 0.0)]
     for first, last in words(lattice, weights):
         word = _search_word(first, last, lattice, by_start, logp, top, shape, refused, labels, language_model, weights)
-        readings = sorted(
-            (
-                Reading(
-                    text=" ".join(t for t in (r.text, _cased(h.text, labels, language_model)) if t),
-                    score=r.score + h.score,
-                    characters=[*r.characters, *h.chosen],
-                    words=[*r.words, (_cased(h.text, labels, language_model), [i for i, _ in h.chosen])],
-                )
-                for r in readings
-                for h in word
-            ),
-            key=lambda r: -r.score,
-        )[:BEAM_WIDTH]
+        cased = [(h, _cased(h.text, cases, language_model)) for h in word]
+        pairs = sorted(((r, h, text) for r in readings for h, text in cased), key=lambda t: -(t[0].score + t[1].score))
+        readings = [
+            Reading(
+                text=f"{r.text} {text}" if r.text and text else r.text or text,
+                score=r.score + h.score,
+                characters=[*r.characters, *h.chosen],
+                words=[*r.words, (text, [i for i, _ in h.chosen])],
+            )
+            for r, h, text in pairs[:BEAM_WIDTH]
+        ]
     best = max(r.score for r in readings)
     total = sum(math.exp(r.score - best) for r in readings)
     for r in readings:
@@ -332,7 +358,12 @@ def _shape(piece: Piece, lattice: Lattice, weights: Weights) -> float:
     """The segmentation prior of one candidate (a log score, at most 0), its right boundary included."""
     cost = weights.gap * piece.gap + weights.wide * piece.wide + weights.dot * piece.dot
     if piece.end < lattice.atoms:  # the boundary to the next character: a cut, or parting overlapping ink
-        cost += weights.cut * (piece.end in lattice.cuts) + weights.overlap * lattice.overlaps[piece.end - 1]
+        cost += weights.overlap * lattice.overlaps[piece.end - 1]
+        if piece.end in lattice.cuts:
+            cost -= weights.cut * math.log(max(lattice.cuts[piece.end], 1e-6))
+    for inside in range(piece.start + 1, piece.end):  # cuts left whole inside this character
+        if inside in lattice.cuts:
+            cost -= weights.cut * math.log(max(1.0 - lattice.cuts[inside], 1e-6))
     return -cost
 
 
@@ -407,17 +438,16 @@ def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
         beam[hypothesis.text] = hypothesis
 
 
-def _cased(word: str, labels: list[str], language_model: LanguageModel | None) -> str:
+def _cased(word: str, cases: set[str], language_model: LanguageModel | None) -> str:
     """A word's letters whose cases the model merges (EMNIST's C, O, S ...) take the case of its other letters.
 
-    The model tells e from E but not o from O; in a word the majority case of
-    the letters it does tell apart decides, so `hELLO` is answered `hello`.
-    Codes (no language model) keep the model's labels.
+    The model tells e from E but not o from O (`cases` holds the letters it
+    tells apart); in a word the majority case of those letters decides, so
+    `hELLO` is answered `hello`. Codes (no language model) keep the model's labels.
     """
     if language_model is None:
         return word
-    told = [c for c in word if c.isalpha() and c.lower() in labels and c.upper() in labels]
-    if not told:
+    told = [c for c in word if c in cases]
+    if not told or sum(c.islower() for c in told) * 2 <= len(told):
         return word
-    lower = sum(c.islower() for c in told) * 2 > len(told)
-    return "".join(c.lower() if lower and c.isalpha() and c.lower() not in labels else c for c in word)
+    return "".join(c if c in cases else c.lower() for c in word)
