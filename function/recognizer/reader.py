@@ -56,8 +56,8 @@ class Weights:
     """How the search weighs its evidence; tuned on lines of training glyphs (training/text_eval.py)."""
 
     ocr: float = 1.0  # x log P(label | piece), from the model
-    lm: float = 0.25  # x log P(letter | the word so far), from the language model
-    bonus: float = 0.75  # per character read: balances readings with more and fewer pieces
+    lm: float = 0.333  # x log P(letter | the word so far), from the language model
+    bonus: float = 1.5  # per character read: balances readings with more and fewer pieces
     gap: float = 42.56  # per letter height of clear gap merged inside one character
     wide: float = 3.0  # per letter height of width beyond one letter height
     cut: float = 1.0  # x -log P(cut) for a cut used between two characters, x -log(1 - P) for one left whole
@@ -67,7 +67,7 @@ class Weights:
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     switch: float = 3.0  # per change between letters and digits inside a word
     reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
-    digit: float = 0.287  # per digit in a word context (what a letter costs under the language model)
+    digit: float = 0.382  # per digit in a word context (what a letter costs under the language model)
 
 
 WEIGHTS = Weights()
