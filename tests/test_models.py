@@ -60,9 +60,9 @@ def test_card_describes_the_file(name):
 def test_probabilities_are_a_float_softmax(name):
     """The files end in logits, so runners-up keep their probability instead of an int8 softmax's 0."""
     from recognizer.inference import load_model
-    from training.data import load_task
+    from training.tasks import TASKS
 
-    _, evaluation = load_task(name, DATA_DIR)
+    evaluation = TASKS[name].load_evaluation(DATA_DIR)
     p = load_model(MODELS_DIR / f"{name}.tflite").probabilities(evaluation.images[:500] / 255.0)
     assert card(name)["output"]["values"] == "logits"
     assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
@@ -72,11 +72,27 @@ def test_probabilities_are_a_float_softmax(name):
 
 def test_a_card_that_does_not_fit_its_model_is_refused(tmp_path):
     """A digits file with the characters card would answer letters for digit scores; refuse to load it."""
+    import json
     import shutil
 
     from recognizer.inference import ModelFileError, load_model
 
     shutil.copy(MODELS_DIR / "digits.tflite", tmp_path / "digits.tflite")
-    (tmp_path / "digits.json").write_text((MODELS_DIR / "characters.json").read_text())
-    with pytest.raises(ModelFileError, match="47 labels for 10 outputs"):
+    wrong = {**card("characters"), "version": card("digits")["version"]}  # the right file, the wrong card
+    (tmp_path / "digits.json").write_text(json.dumps(wrong))
+    with pytest.raises(ModelFileError, match=r"describes 4[78] outputs for the model's 1[01]"):
+        load_model(tmp_path / "digits.tflite")
+
+
+def test_a_changed_model_file_is_refused(tmp_path):
+    """One byte changed is a file its card does not describe: refused at load, never served."""
+    import shutil
+
+    from recognizer.inference import ModelFileError, load_model
+
+    shutil.copy(MODELS_DIR / "digits.json", tmp_path / "digits.json")
+    data = bytearray((MODELS_DIR / "digits.tflite").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tmp_path / "digits.tflite").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256"):
         load_model(tmp_path / "digits.tflite")
