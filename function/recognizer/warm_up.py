@@ -45,6 +45,8 @@ def warm_up(registry: ModelRegistry) -> float:
     at every start. Returns the seconds it took; a failure is logged, not fatal.
     """
     started = time.perf_counter()
+    if not registry.names:  # nothing to warm: every request will be answered 503 model_unavailable
+        return 0.0
     (_, png), (_, jpeg) = images()
     requests = [("image/png", png, {"model": name, "mode": mode}) for name in registry.names for mode in MODES]
     for mode in MODES:
