@@ -18,9 +18,10 @@ from infra.run_local import free_port, function_command, wait_until_answering
 from recognizer.api import MAX_BODY_BYTES
 
 
-def start_function(port: int, **env: str) -> subprocess.Popen:
+def start_function(port: int, log: int = subprocess.DEVNULL, **env: str) -> subprocess.Popen:
+    """The function as `make run` starts it; stderr is kept for errors, stdout (one log line a request) goes to `log`."""
     environment = {**os.environ, "MODELS_DIR": str(MODELS_DIR), **env}
-    return subprocess.Popen(function_command(port), env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(function_command(port), env=environment, stdout=log, stderr=subprocess.PIPE)
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
@@ -104,7 +105,7 @@ def test_concurrent_requests_all_answered_correctly(server):
 
 def test_missing_models_are_reported_not_crashed(tmp_path):
     port = free_port()
-    process = start_function(port, MODELS_DIR=str(tmp_path))
+    process = start_function(port, log=subprocess.PIPE, MODELS_DIR=str(tmp_path))
     try:
         wait_for(f"http://127.0.0.1:{port}/nowhere", process)
         status, _, body = call(f"http://127.0.0.1:{port}/health")
@@ -112,5 +113,6 @@ def test_missing_models_are_reported_not_crashed(tmp_path):
         assert str(tmp_path) not in body["error"]["message"]  # server paths are not for clients
     finally:
         process.terminate()
-        log = process.communicate(timeout=10)[1].decode()
+        out, err = process.communicate(timeout=10)
+        log = (out + err).decode()
     assert "make train" in log and str(tmp_path) in log  # the operator's log says what is missing and the fix
