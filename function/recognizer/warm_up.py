@@ -42,7 +42,7 @@ def warm_up(registry: ModelRegistry) -> float:
     """Every model in every mode on the canvas PNG, then the photo and strokes paths once each (default model).
 
     That touches every first-use cost without paying for the full cross product
-    at every start. Returns the seconds it took; a failure is logged, not fatal.
+    at every start. Returns the seconds it took; a failure is logged (a bug at ERROR), not fatal.
     """
     started = time.perf_counter()
     if not registry.names:  # nothing to warm: every request will be answered 503 model_unavailable
@@ -57,4 +57,6 @@ def warm_up(registry: ModelRegistry) -> float:
             recognize(read_request(content_type, body, fields, {}, registry.names), registry)
         except (ApiError, ModelFileError) as error:
             LOG.warning("warm-up (%s, %s) failed: %s", content_type, fields, error)
+        except Exception:  # a bug on one path must not keep the instance from serving the others
+            LOG.exception("warm-up (%s, %s) failed", content_type, fields)
     return time.perf_counter() - started
