@@ -39,9 +39,9 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Memory per instance. One worker with 8 threads holds about 150 MB warm, and eight of the largest images at once peak under 400 MB more (bench/RESULTS.md, bench/hostile.py); 1Gi leaves headroom."
+  description = "Memory per instance. gunicorn's master and one worker with 8 threads hold about 150 MB warm, and the worker peaked at 180-210 MB with eight of the costliest requests at once (bench/RESULTS.md): 512Mi leaves twice that."
   type        = string
-  default     = "1Gi"
+  default     = "512Mi"
 }
 
 variable "concurrency" {
@@ -80,9 +80,9 @@ variable "max_hourly_cost_usd" {
 }
 
 variable "instance_hourly_cost_usd" {
-  description = "One busy instance (1 vCPU, 1 GiB) per hour at Cloud Run's tier-1 list prices for request-based billing: 3600 x (0.000024 per vCPU-second + 0.0000025 per GiB-second). Check the pricing page for your region."
+  description = "One busy instance (1 vCPU, 512 MiB) per hour at Cloud Run's tier-1 list prices for request-based billing: 3600 x (0.000024 per vCPU-second + 0.5 x 0.0000025 per GiB-second). Check the pricing page for your region."
   type        = number
-  default     = 0.0954
+  default     = 0.0909
 }
 
 variable "max_instances" {
