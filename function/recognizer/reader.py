@@ -41,8 +41,8 @@ CUT_INK = 0.5  # a cut crosses at most this share of the letter height of ink
 MIN_CUT_PROBABILITY = 0.01  # cuts the cut model finds less likely than this are not tried
 # The cut model: logistic regression on CUT_FEATURES, P(a boundary between two characters lies at this
 # cut), fitted by `python -m training.text_eval --fit-cuts` on lines of training glyphs. Bias first.
-CUT_FEATURES = ("width", "ink", "left", "right", "rise", "relative_ink")
-CUT_MODEL = (-8.134, 2.109, -1.453, 1.089, 1.021, 5.365, -1.566)
+CUT_FEATURES = ("width", "ink", "left", "right", "rise", "relative_ink", "relative_width")
+CUT_MODEL = (-8.148, 1.823, -1.513, 0.962, 0.862, 5.419, -1.534, 0.393)
 MAX_PIECE_WIDTH = 1.8  # merged candidates wider than this many letter heights are not tried
 BEAM_WIDTH = 8  # hypotheses kept at each atom boundary
 LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidate
@@ -61,16 +61,19 @@ class Weights:
     gap: float = 42.56  # per letter height of clear gap merged inside one character
     wide: float = 3.0  # per letter height of width beyond one letter height
     cut: float = 1.0  # x -log P(cut) for a cut used between two characters, x -log(1 - P) for one left whole
-    overlap: float = 6.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
+    overlap: float = 3.0  # for parting two atoms that overlap: x the share of the narrower lying over the other
     dot: float = 4.0  # per dot-sized character
     space: float = 1.064  # a gap wider than this many letter heights ...
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     switch: float = 3.0  # per change between letters and digits inside a word
     reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
-    digit: float = 0.382  # per digit in a word context (what a letter costs under the language model)
+    digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
 
 
-WEIGHTS = Weights()
+WEIGHTS = Weights()  # reading words: with the language model
+# Reading each character on its own (context "none", the digits model): no language model, no
+# letters/digits prior, so the per-character bonus and the segmentation prior balance differently.
+PLAIN_WEIGHTS = Weights(bonus=0.75, wide=6.0, overlap=6.0)
 
 
 @dataclass(frozen=True)
@@ -180,12 +183,13 @@ def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarra
     next_id = len(boxes) + 1
     cut_left: dict[int, float] = {}
     budget = MAX_CUT_ATOMS - len(boxes)
+    typical = typical_width(boxes, height)
     for number, box in enumerate(boxes, 1):
         if box.width < CUT_WIDTH * height or budget <= 0:
             continue
         window = (slice(box.y0, box.y1), slice(box.x0, box.x1))
         mine = labels[window] == number
-        found = cut_candidates(mine.sum(axis=0), height)
+        found = cut_candidates(mine.sum(axis=0), height, box.width / typical)
         chances = cut_probability(np.array([f for _, f in found]).reshape(-1, len(CUT_FEATURES)))
         limit = min(budget, int(CUTS_PER_HEIGHT * box.width / height))
         columns = _spaced(
@@ -206,7 +210,14 @@ def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarra
     return atom_map, cut_left
 
 
-def cut_candidates(profile: np.ndarray, height: float) -> list[tuple[int, np.ndarray]]:
+def typical_width(boxes: list, height: float) -> float:
+    """The median width of the line's pieces of ink (dots left out): one letter's, where they stand apart."""
+    heights = np.array([b.y1 - b.y0 for b in boxes], float)
+    widths = np.array([b.width for b in boxes], float)[heights >= DOT_SHARE * heights.max()]
+    return float(np.median(widths)) if len(widths) >= 3 else height
+
+
+def cut_candidates(profile: np.ndarray, height: float, relative_width: float) -> list[tuple[int, np.ndarray]]:
     """(column, CUT_FEATURES) at the middle of each valley of ink per column of one piece of ink.
 
     A valley is a run of equal (smoothed) columns with more ink on both sides,
@@ -229,7 +240,7 @@ def cut_candidates(profile: np.ndarray, height: float) -> list[tuple[int, np.nda
     for value, middle in zip(values[valley].tolist(), middles[valley].tolist(), strict=True):
         rise = min(before[middle - 1], after[middle]) - value
         features = (width / height, value / height, middle / height, (width - middle) / height, rise / height)
-        found.append((middle, np.array([*features, value / typical])))
+        found.append((middle, np.array([*features, value / typical, relative_width])))
     return found
 
 
@@ -313,7 +324,7 @@ def read(
     probabilities: np.ndarray,
     labels: list[str],
     language_model: LanguageModel | None,
-    weights: Weights = WEIGHTS,
+    weights: Weights | None = None,
     rejected: np.ndarray | None = None,
 ) -> list[Reading]:
     """The ALTERNATIVES best readings, best first, with probabilities over the readings found.
@@ -324,6 +335,8 @@ def read(
     A candidate the model rejects (`rejected[i]`) may be read as nothing: a
     stray mark is left out of the text rather than forced into a character.
     """
+    if weights is None:
+        weights = WEIGHTS if language_model is not None else PLAIN_WEIGHTS
     probabilities = np.asarray(probabilities)[:, : len(labels)]
     logp = np.log(np.clip(probabilities, 1e-9, None))
     top = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_PIECE]
