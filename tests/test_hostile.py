@@ -34,6 +34,19 @@ from recognizer.strokes import MAX_DRAWN_LENGTH, check_json_structure, parse_str
 ORIGIN = "http://127.0.0.1:9"
 
 
+# --- the server configuration ---------------------------------------------------------------------------------
+
+
+def test_functions_framework_builds_its_server_with_these_settings(client):
+    """It reads no gunicorn.conf.py: the settings reach it because main.py (imported first) installs them."""
+    from functions_framework._http.gunicorn import GunicornApplication
+
+    config = GunicornApplication(client.application, "127.0.0.1", 0, False).cfg
+    assert config.worker_class is server_limits.ReceivingWorker
+    assert config.limit_request_line == server_limits.MAX_REQUEST_LINE > 0  # functions-framework's own is 0
+    assert config.keepalive == server_limits.KEEPALIVE_IDLE_S
+
+
 # --- framing, as the worker's event loop sees the bytes (no server) ---------------------------------------
 
 
