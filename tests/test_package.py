@@ -29,7 +29,7 @@ from conftest import MODELS_DIR, ROOT
 from infra.run_local import free_port, stop, wait_until_answering
 
 PACKAGE_PY = ROOT / "infra" / "package.py"
-MODEL_FILES = [f"{name}{suffix}" for name in ("digits", "characters") for suffix in (".tflite", ".json")]
+MODEL_FILES = sorted(path.name for path in MODELS_DIR.iterdir() if path.is_file())  # every model and what it uses
 SITE_ORIGIN = "https://storage.googleapis.com"  # what infra/main.tf puts in ALLOWED_ORIGINS by default
 NETWORK_ERRORS = (
     "NewConnectionError",
