@@ -31,7 +31,7 @@ from .preprocess import crop_to_ink
 from .segment import label_components
 from .strokes import PEN_SHARE, TEXT_HEIGHT
 
-MAX_ATOMS = 128  # pieces of ink (or strokes) in a line, before any cut
+MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
 MAX_MERGE = 4  # atoms in one candidate character
 CUTS_PER_HEIGHT = 3  # at most this many cuts per letter-height of a piece's width
 MAX_CUT_ATOMS = 256  # atoms after cutting: no more cuts beyond this
@@ -117,8 +117,6 @@ def stroke_atoms(strokes: list[np.ndarray], ink: np.ndarray, scale: float, origi
     Later strokes win where two cross; the labels are drawn a little wider than
     the pen so the ink's anti-aliased rim is labelled too.
     """
-    if len(strokes) > MAX_ATOMS:
-        raise _too_many(len(strokes))
     canvas = Image.new("I", (ink.shape[1], ink.shape[0]), 0)
     draw = ImageDraw.Draw(canvas)
     width = round(max(2.0, PEN_SHARE * TEXT_HEIGHT)) + 4
