@@ -45,7 +45,7 @@ variable "memory" {
 }
 
 variable "concurrency" {
-  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). 8: on one vCPU throughput stops growing past it while p99 keeps growing (bench/RESULTS.md, N threads at concurrency N)."
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput stops growing at 2 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 100 ms) instead of starting new instances for it."
   type        = number
   default     = 8
 
