@@ -27,9 +27,11 @@ from recognizer.inference import Model, ModelFileError, load_model
 from training.card import accuracy_report
 from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DataError, load_emnist
 from training.negatives import DIGIT_NEGATIVE_LETTERS, canvas_png, drawings
+from training.store import write_json
 from training.synthetic import canvas_png as glyph_canvas_png
 from training.tasks import TASKS
 
+MEASURED_BY = "python -m training.evaluate models/NAME.tflite --rejection (canvas PNGs through the function's stages)"
 SCRIBBLE_SEED = 20261129  # training's negatives use training.data.SEED (7) and SEED + 1
 SCRIBBLES = 500
 
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path, help="a .tflite file with its .json card beside it")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--rejection", action="store_true", help="also measure issue 15's rejection numbers")
+    parser.add_argument("--record", action="store_true", help="write the rejection numbers into the card")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.model, args.data_dir)
@@ -115,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {pair['true']} read as {pair['predicted']}: {pair['count']}")
     if numbers:
         print(json.dumps(numbers, indent=2))
+    if numbers and args.record:
+        card_path = args.model.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["rejection"]["heldout"] = {"measured_by": MEASURED_BY, **numbers}
+        write_json(card_path, card)
     return 0
 
 
