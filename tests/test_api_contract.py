@@ -421,3 +421,25 @@ def test_a_bug_is_a_json_500_with_cors(client, monkeypatch):
 def test_single_answer_says_how_many_characters_it_saw(client):
     assert client.post("/predict", json={"strokes": SEVEN}).json["pieces"] == 1
     assert client.post("/predict", json={"strokes": ONE_ONE}).json["pieces"] == 2
+
+
+LETTERS = {  # letters that resemble no digit, as pen strokes on a 280x280 canvas
+    "A": [[[40, 240], [140, 40], [240, 240]], [[80, 160], [200, 160]]],
+    "W": [[[30, 50], [80, 240], [140, 100], [200, 240], [250, 50]]],
+    "X": [[[50, 50], [230, 230]], [[230, 50], [50, 230]]],
+    "K": [[[60, 40], [60, 240]], [[220, 40], [60, 150], [220, 240]]],
+}
+
+
+@pytest.mark.parametrize("letter", list(LETTERS))
+def test_a_letter_sent_to_the_digits_model_is_rejected(client, letter):
+    answer = client.post("/predict", json={"strokes": LETTERS[letter], "width": 280, "height": 280}).json
+    assert answer["rejected"] is True and answer["reason"] == "not_a_digit"
+    assert answer["prediction"] is None and answer["confidence"] is None
+    assert len(answer["top"]) == 5 and all(entry["label"] in "0123456789" for entry in answer["top"])
+    assert answer["input"].startswith("data:image/png;base64,")  # what the model saw is still shown
+
+
+def test_the_same_letter_is_read_by_the_characters_model(client):
+    answer = client.post("/predict", json={"strokes": LETTERS["A"], "model": "characters"}).json
+    assert answer["rejected"] is False and answer["prediction"] == "A"

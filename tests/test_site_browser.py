@@ -391,6 +391,23 @@ def test_a_letter_and_a_word(site, browser):
     page.context.close()
 
 
+def test_a_letter_in_digit_mode_is_answered_in_words(site, browser):
+    """A letter drawn in Digit mode: the page says it is not a digit, offers Character, still shows the input."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "digit")
+    draw_with_mouse(page, layout([LETTERS["X"]], pad_box(page)))
+    page.click("#predict")
+    assert wait_for_answer(page) == "Not a digit"
+    notice = page.inner_text("#notice")
+    assert "does not look like a digit" in notice and "Try Character" in notice
+    assert page.locator("#model-input").evaluate("img => img.naturalWidth") == 28
+    assert not page.locator("#confidence").is_visible()
+    page.get_by_role("button", name="Read as a character").click()
+    assert wait_for_answer(page) == "X"
+    assert errors == []
+    page.context.close()
+
+
 def digit_image(digit: str, size: int, ink: int = 20) -> Image.Image:
     """A digit drawn as thick dark strokes on a white square."""
     image = Image.new("L", (size, size), 255)
