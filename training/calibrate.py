@@ -9,8 +9,10 @@ training held out, training/data.split) and never on a held-out set:
 - the reject threshold: at most `task.reject_budget` of the real validation
   images (as they are, and as the function's preprocessing frames them) may
   be rejected; the threshold that allows exactly that, for each method, and
-  the share of validation negatives each method then rejects. The method
-  that rejects more negatives at the same cost ships.
+  the share of validation negatives each method then rejects, recorded in
+  the card's comparison (with --plain, on a net without the reject output
+  too). A net with the reject output is served by it; a plain net gets the
+  threshold method that rejects more negatives at the same cost.
 
 python -m training.calibrate models/digits.tflite [--plain PLAIN.tflite] [--data-dir ../shared/data]
 rewrites the card beside the model with the fitted "calibration" and "rejection".
@@ -204,9 +206,14 @@ def calibrate(
             "version": plain.version,
             **compare(plain.outputs(images), plain.outputs(negatives), classes, task.reject_budget, 1.0),
         }
-    candidates = {("this_model", m): v for m, v in comparison["this_model"].items()}
-    best_source, best_method = max(candidates, key=lambda k: candidates[k]["negatives_rejected"])
-    chosen = candidates[(best_source, best_method)]
+    # A net with the reject output is served by it (serving reads that output's index from the card); the
+    # threshold methods on it and on the plain model are the comparison. A plain net gets the better threshold.
+    candidates = comparison["this_model"]
+    if "extra_class" in candidates:
+        best_method = "extra_class"
+    else:
+        best_method = max(candidates, key=lambda m: candidates[m]["negatives_rejected"])
+    chosen = candidates[best_method]
     rejection = {
         "method": best_method,
         "threshold": chosen["threshold"],
