@@ -21,12 +21,18 @@ needs_tensorflow = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is None,
     reason="TensorFlow is not installed (training only: make .venv/.train-installed)",
 )
-SHORT_RUN = ["--limit", "4000", "--epochs", "8", "--augment", "0", "--clean-epochs", "0", "--served-epochs", "1"]
+# 4,000 MNIST images (+ 800 negatives), 30 plain epochs and 1 served: about 1,150 steps. Fewer do not show
+# learning: batch normalization's moving variance starts at 1 and forgets it at 1 % a step, while the first
+# layer's true variance is far below 1 (its moving variance read 0.165 after 180 steps, nearly all of it the
+# starting 1 decayed), so the net answers one class in inference mode until about 700 steps (measured:
+# 8 epochs, t10k 11.4 %; 30 epochs, validation jumps at epoch 18 and t10k ends at 98.09 %).
+SHORT_RUN = ["--limit", "4000", "--epochs", "30", "--augment", "0", "--clean-epochs", "0", "--served-epochs", "1"]
+LEARNED_FLOOR = 0.97  # held-out t10k after the short run, measured 0.9809 (chance: 0.1)
 
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
-    """One short digits run (4,000 MNIST images, 8 plain epochs and 1 served), shared by the tests below."""
+    """One short digits run (SHORT_RUN), shared by the tests below."""
     out = tmp_path_factory.mktemp("short-run")
     command = [sys.executable, "-m", "training.train", "digits", "--data-dir", str(DATA_DIR), "--out", str(out)]
     result = subprocess.run(
@@ -49,7 +55,7 @@ def test_a_short_run_gives_a_calibrated_int8_model_with_a_reject_output(short_ru
     card = json.loads((out / "digits.json").read_text())
     assert card["labels"] == list("0123456789") and card["preprocessing"] == "mnist"
     assert card["training"]["train_images"] + card["training"]["validation_images"] > 4000  # + the negatives
-    assert "Epoch 9/9" in result.stdout  # the served epoch ran after the plain ones
+    assert "Epoch 31/31" in result.stdout  # the served epoch ran after the plain ones
     assert card["output"]["shape"] == [1, 11] and card["rejection"]["output_index"] == 10
     assert card["calibration"]["temperature"] > 0
     model = load_model(out / "digits.tflite")
@@ -60,16 +66,10 @@ def test_a_short_run_gives_a_calibrated_int8_model_with_a_reject_output(short_ru
 
 @needs_tensorflow
 @needs_data
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: this short run reaches 96 % on its training batches but its inference-mode answers are "
-    "one class (t10k 11.4 %; also without the reject class, and after 30 epochs of 3,000 images); full runs "
-    "learn (94 % validation after epoch 1). Not yet understood; batch-norm statistics are the first suspect",
-)
 def test_a_short_run_learns(short_run):
     card = json.loads((short_run[0] / "digits.json").read_text())
     print(f"held-out accuracy after the short run: {card['accuracy']['tflite']:.4f}")
-    assert card["accuracy"]["tflite"] >= 0.9  # chance is 0.1
+    assert card["accuracy"]["tflite"] >= LEARNED_FLOOR
 
 
 @needs_data
