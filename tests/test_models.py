@@ -17,9 +17,9 @@ from training.evaluate import evaluate
 
 THRESHOLDS = {"digits": (0.9960, 400_000), "characters": (0.910, 600_000)}
 # What the shipped models measure now: falling below is a regression, whatever the target.
-FLOORS = {"digits": 0.9965, "characters": 0.899}
+FLOORS = {"digits": 0.9965, "characters": 0.900}
 BELOW_TARGET = pytest.mark.xfail(
-    strict=True, reason="the shipped characters model measures 90.09 %, below the 91.0 % target (issue 2)"
+    strict=True, reason="the shipped characters model measures 90.23 %, below the 91.0 % target (issue 2)"
 )
 
 

@@ -168,7 +168,6 @@ class Prepared:
     per_blob: str
     seconds: float
     scale: float  # working pixels -> the PNG's pixels
-    rejected: np.ndarray  # the candidates the model rejects ("none of these"), for models that can
 
 
 def prepare(line: Line, model) -> Prepared:
@@ -177,18 +176,18 @@ def prepare(line: Line, model) -> Prepared:
     ink = to_ink(gray)
     lattice = reader.candidate_pieces(ink)
     profile = PROFILES[model.profile]
-    probabilities, rejected = model.predict(np.stack([profile(p.crop) for p in lattice.pieces]))
+    probabilities = model.probabilities(np.stack([profile(p.crop) for p in lattice.pieces]))
     seconds = time.perf_counter() - started
     blobs = [crop_to_ink(crop) for _, crop in segment_characters(ink)]
     per_blob = model.probabilities(np.stack([profile(c) for c in blobs]))
     text = "".join(model.labels[int(i)] for i in per_blob[:, : len(model.labels)].argmax(axis=1))
-    return Prepared(lattice, probabilities, text, seconds, scale, rejected)
+    return Prepared(lattice, probabilities, text, seconds, scale)
 
 
 def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None) -> dict:
     exact = errors = characters = spaces = 0
     for p, line in zip(prepared, lines, strict=True):
-        best = reader.read(p.lattice, p.probabilities, labels, lm, weights, p.rejected)[0]
+        best = reader.read(p.lattice, p.probabilities, labels, lm, weights)[0]
         text = fold(best.text)
         exact += text == line.truth
         errors += edit_distance(text, line.truth)
@@ -413,7 +412,7 @@ def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
     `plain` tunes reader.PLAIN_WEIGHTS (no language model) on codes and digit
     lines; else reader.WEIGHTS on every characters set, read with the
     language model. Each weight is halved and doubled, then moved by a third,
-    while that helps. `ocr` fixes the scale (`reject` matters only with a model that rejects).
+    while that helps. `ocr` fixes the scale.
     """
     chosen = {k: v for k, v in prepared.items() if not plain or k in PLAIN_SETS}
     if not plain:

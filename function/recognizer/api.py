@@ -315,17 +315,17 @@ def decode_text(
     with letters; the digits model and context "none" search without it.
     """
     language_model = load_language_model(models_folder) if context == "words" and _has_letters(model) else None
-    readings = reader.read(lattice, probabilities, model.labels, language_model, rejected=rejected)
+    # The search does not drop what the model rejects: on lines of training glyphs, letting it read a rejected
+    # candidate as nothing lost whole characters (digit lines 84.5 -> 76.5 % exact, codes 81.5 -> 80.0 %, n = 200).
+    # A character the model rejected is marked in `characters` instead.
+    readings = reader.read(lattice, probabilities, model.labels, language_model)
     best = readings[0]
     characters = []
     for index, label in best.characters:
         box = picture.to_client(lattice.pieces[index].box)
         top = _top(probabilities[index], model.labels)
-        if label:
-            confidence = probability(float(probabilities[index][model.labels.index(label)]))
-            characters.append(Reading(label, confidence, top, box))
-        else:
-            characters.append(Reading(None, None, top, box, rejected=True))
+        confidence = probability(float(probabilities[index][model.labels.index(label)]))
+        characters.append(Reading(label, confidence, top, box, rejected=bool(rejected[index])))
     words = [
         {"text": text, "box": picture.to_client(_union([lattice.pieces[i].box for i in used]))}
         for text, used in best.words

@@ -66,7 +66,6 @@ class Weights:
     space: float = 1.064  # a gap wider than this many letter heights ...
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     switch: float = 3.0  # per change between letters and digits inside a word
-    reject: float = 3.0  # reading as a character a candidate that the model rejects ("none of these")
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
 
 
@@ -323,15 +322,12 @@ def read(
     labels: list[str],
     language_model: LanguageModel | None,
     weights: Weights | None = None,
-    rejected: np.ndarray | None = None,
 ) -> list[Reading]:
     """The ALTERNATIVES best readings, best first, with probabilities over the readings found.
 
     `probabilities[i]` is the model's distribution for `lattice.pieces[i]`;
     only the real classes in `labels` are used. Without a language model
     (context "none", or the digits model) the letters/digits prior is off too.
-    A candidate the model rejects (`rejected[i]`) may be read as nothing: a
-    stray mark is left out of the text rather than forced into a character.
     """
     if weights is None:
         weights = WEIGHTS if language_model is not None else PLAIN_WEIGHTS
@@ -339,14 +335,13 @@ def read(
     logp = np.log(np.clip(probabilities, 1e-9, None))
     top = np.argsort(-logp, axis=1, kind="stable")[:, :LABELS_PER_PIECE]
     shape = np.array([_shape(p, lattice, weights) for p in lattice.pieces])
-    refused = np.zeros(len(lattice.pieces), bool) if rejected is None else np.asarray(rejected, bool)
     cases = {c for c in labels if c.isalpha() and c.swapcase() in labels}  # letters the model tells apart by case
     by_start: dict[int, list[int]] = {}
     for index, piece in enumerate(lattice.pieces):
         by_start.setdefault(piece.start, []).append(index)
     readings = [Reading("", 0.0)]
     for first, last in words(lattice, weights):
-        word = _search_word(first, last, lattice, by_start, logp, top, shape, refused, labels, language_model, weights)
+        word = _search_word(first, last, lattice, by_start, logp, top, shape, labels, language_model, weights)
         cased = [(h, _cased(h.text, cases, language_model)) for h in word]
         pairs = sorted(((r, h, text) for r in readings for h, text in cased), key=lambda t: -(t[0].score + t[1].score))
         readings = [
@@ -386,7 +381,6 @@ def _search_word(
     logp: np.ndarray,
     top: np.ndarray,
     shape: np.ndarray,
-    refused: np.ndarray,
     labels: list[str],
     language_model: LanguageModel | None,
     weights: Weights,
@@ -402,14 +396,10 @@ def _search_word(
             piece = lattice.pieces[index]
             if piece.end > last:
                 continue
-            base = shape[index] + weights.bonus - weights.reject * refused[index]
+            base = shape[index] + weights.bonus
             options = [(labels[k], base + weights.ocr * float(logp[index, k]), letters[k]) for k in top[index]]
             target = beams.setdefault(piece.end, {})
             for h in hypotheses:
-                if refused[index]:  # read as nothing: no character, no language model step
-                    _keep(
-                        target, _Hypothesis(h.score + shape[index], h.text, (*h.chosen, (index, "")), h.context, h.kind)
-                    )
                 start = h.context if h.kind == "letter" else (BOUNDARY,)
                 after = language_model.next_logprobs(start) if language_model is not None else None
                 for label, step, letter in options:
