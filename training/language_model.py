@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, LanguageModel
+from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, LanguageModel, ngram_code
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,20 +113,13 @@ def witten_bell(counts: list[dict[tuple[int, ...], float]]) -> dict[str, np.ndar
         }
         probabilities.append(level)
         backoffs.append(backoff)
-        grams = sorted(level, key=_code)
-        arrays[f"grams{k}"] = np.array([_code(g) for g in grams], np.uint32)
+        grams = sorted(level, key=ngram_code)
+        arrays[f"grams{k}"] = np.array([ngram_code(g) for g in grams], np.uint32)
         arrays[f"logp{k}"] = np.array([math.log(level[g]) for g in grams], np.float32)
-        contexts = sorted(backoff, key=_code)
-        arrays[f"contexts{k}"] = np.array([_code(c) for c in contexts], np.uint32)
+        contexts = sorted(backoff, key=ngram_code)
+        arrays[f"contexts{k}"] = np.array([ngram_code(c) for c in contexts], np.uint32)
         arrays[f"backoff{k}"] = np.array([math.log(backoff[c]) for c in contexts], np.float32)
     return arrays
-
-
-def _code(symbols: tuple[int, ...]) -> int:
-    code = 0
-    for s in symbols:
-        code = code * SYMBOLS + s
-    return code
 
 
 def perplexity(model: LanguageModel, words: list[str]) -> float:

@@ -50,7 +50,7 @@ class LanguageModel:
         context = context[-(self.order - 1) :] if self.order > 1 else ()
         uniform = np.full(SYMBOLS, -math.log(SYMBOLS), np.float32)
         out = self.next_logprobs(context[1:]).copy() if context else uniform
-        base = _code(context)
+        base = ngram_code(context)
         k = len(context)  # orders are stored 1-based: n-grams of k + 1 symbols at index k
         contexts = self._contexts[k]
         position = int(np.searchsorted(contexts, base))
@@ -77,7 +77,8 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _code(symbols: tuple[int, ...]) -> int:
+def ngram_code(symbols: tuple[int, ...]) -> int:
+    """An n-gram as one integer (base SYMBOLS): how the file stores it, so the builder must use the same."""
     code = 0
     for s in symbols:
         code = code * SYMBOLS + s
