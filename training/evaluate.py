@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.api import Job, find_ink, find_pieces, prepare, read
+from recognizer.api import Job, find_character, find_ink, prepare, read
 from recognizer.inference import Model, ModelFileError, load_model
 from training.card import accuracy_report
 from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DataError, load_emnist
@@ -49,9 +49,7 @@ def evaluate(tflite_path: Path, data_dir: Path) -> dict:
 
 def as_requested(model: Model, pngs: list[bytes]) -> np.ndarray:
     """The 28x28 inputs the function gives the model for single-character PNG requests."""
-    inputs = [
-        prepare(model, find_pieces(find_ink(read(Job(model.name, "single", image=png))), False))[0] for png in pngs
-    ]
+    inputs = [prepare(model, [find_character(find_ink(read(Job(model.name, "single", image=png))))])[0] for png in pngs]
     return np.stack(inputs)
 
 

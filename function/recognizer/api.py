@@ -3,7 +3,7 @@
 `read_request` turns the four input forms into one `Job`; `recognize` runs it
 through named stages, each a small function (docs/ARCHITECTURE.md):
 
-    read -> find_ink -> find_pieces -> classify -> decode -> Answer
+    read -> find_ink -> find_character / find_candidates -> prepare + Model.predict -> decode / decode_text -> Answer
 
 Each client mistake raises ApiError with the status the contract names.
 """
@@ -26,7 +26,7 @@ from .decode import decode_image
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
-from .preprocess import PROFILES, crop_to_ink, ink_box, to_ink
+from .preprocess import PROFILES, ink_box, to_ink
 from .segment import count_characters
 from .strokes import parse_strokes, render_strokes
 
@@ -76,23 +76,17 @@ class Piece:
 
 @dataclass(frozen=True)
 class Reading:
-    """What one character was read as: the most probable label, or nothing when the model rejected it.
+    """What one character of a line was read as, and whether the model rejected it (still read, and marked)."""
 
-    A rejected piece ("none of these": a scribble, a letter in digit mode) has
-    no prediction or confidence; its top-k of real classes is still listed.
-    """
-
-    prediction: str | None
-    confidence: float | None
+    prediction: str
+    confidence: float
     top: list[dict]
-    box: list[float] | None = None
+    box: list[float]
     rejected: bool = False
 
     def to_json(self) -> dict:
         answer = {"prediction": self.prediction, "confidence": self.confidence, "rejected": self.rejected}
-        if self.box is not None:
-            answer["box"] = self.box
-        return answer | {"top": self.top}
+        return answer | {"box": self.box, "top": self.top}
 
 
 @dataclass(frozen=True)
@@ -218,16 +212,19 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     picture = read(job)
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
-    lattice = find_candidates(ink, _stroke_atoms(job, picture, ink)) if text else None
-    pieces = [Piece(c.box, c.crop) for c in lattice.pieces] if lattice is not None else find_pieces(ink, text)
+    if text:
+        lattice = find_candidates(ink, _stroke_atoms(job, picture, ink))
+        pieces = [Piece(c.box, c.crop) for c in lattice.pieces]
+    else:
+        pieces = [find_character(ink)]
     inputs = prepare(model, pieces)
     prepared = time.perf_counter()
     probabilities, rejected = model.predict(inputs)
     inferred = time.perf_counter()
-    if lattice is not None:
+    if text:
         decoded = decode_text(model, job.context, probabilities, rejected, lattice, picture, registry.folder)
     else:
-        decoded = decode(model, job.mode, probabilities, rejected, pieces, picture)
+        decoded = decode(model, probabilities[0], bool(rejected[0]))
     pieces_found = len(decoded.characters) if text else count_characters(ink)
     shown = inputs if decoded.used is None else inputs[decoded.used]
     input_png = png_data_url(np.concatenate(list(shown), axis=1))
@@ -259,11 +256,10 @@ def find_ink(picture: Picture) -> np.ndarray:
     return ink
 
 
-def find_pieces(ink: np.ndarray, text: bool) -> list[Piece]:
-    """Stage 3: all the ink as one character, or (text mode) every candidate character of the line."""
-    if not text:
-        return [Piece(ink_box(ink), crop_to_ink(ink))]
-    return [Piece(c.box, c.crop) for c in find_candidates(ink).pieces]
+def find_character(ink: np.ndarray) -> Piece:
+    """Stage 3, single mode: all the ink is the one character."""
+    x, y, width, height = box = ink_box(ink)
+    return Piece(box, ink[y : y + height, x : x + width])  # crop_to_ink's crop, without finding the box again
 
 
 def find_candidates(ink: np.ndarray, atoms: np.ndarray | None = None) -> reader.Lattice:
@@ -287,17 +283,16 @@ def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:
     return np.stack([profile(piece.ink) for piece in pieces])
 
 
-def decode(
-    model: Model, mode: str, probabilities: np.ndarray, rejected: np.ndarray, pieces: list[Piece], picture: Picture
-) -> Decoded:
-    """Stage 5, single mode: the model's probabilities -> the reading (text mode: decode_text)."""
-    readings = [
-        _reading(p, model.labels, bool(no), picture.to_client(piece.box))
-        for p, no, piece in zip(probabilities, rejected, pieces, strict=True)
-    ]
-    first = readings[0]
-    reason = model.rejection_reason if first.rejected else None
-    return Decoded(first.prediction, first.confidence, first.top, rejected=first.rejected, reason=reason)
+def decode(model: Model, probabilities: np.ndarray, rejected: bool) -> Decoded:
+    """Stage 5, single mode: the model's probabilities -> the label, or a rejection (text mode: decode_text).
+
+    A rejected input ("none of these": a scribble, a letter in digit mode) has
+    no prediction or confidence; its top-k of real classes is still listed.
+    """
+    top = _top(probabilities, model.labels)
+    if rejected:
+        return Decoded(None, None, top, rejected=True, reason=model.rejection_reason)
+    return Decoded(top[0]["label"], top[0]["probability"], top)
 
 
 def decode_text(
@@ -345,13 +340,6 @@ def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
     return x0, y0, x1 - x0, y1 - y0
-
-
-def _reading(p: np.ndarray, labels: list[str], rejected: bool, box: list[float]) -> Reading:
-    top = _top(p, labels)
-    if rejected:
-        return Reading(None, None, top, box, rejected=True)
-    return Reading(top[0]["label"], top[0]["probability"], top, box)
 
 
 def probability(p: float) -> float:
