@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,18 +202,17 @@ def run(options: Options, train: Split, evaluation: Split, negatives: np.ndarray
         write_json(RUNS_DIR / f"{name}.json", summary)
     if options.baseline:
         return summary
-    with _loaded(tflite, task, data.outputs) as candidate:
-        validation = validation_set(
-            data.images[data.real_val], data.labels[data.real_val], data.images[data.negative_val], task.profile
-        )
-        calibration, rejection = calibrate(
-            candidate,
-            task,
-            validation,
-            (x_eval, evaluation.labels),
-            plain=load_model(options.plain) if options.plain else None,
-            diagram=None if options.limit else DOCS / f"calibration-{task.name}.png",
-        )
+    validation = validation_set(
+        data.images[data.real_val], data.labels[data.real_val], data.images[data.negative_val], task.profile
+    )
+    calibration, rejection = calibrate(
+        _candidate(tflite, task, data.outputs),
+        task,
+        validation,
+        (x_eval, evaluation.labels),
+        plain=load_model(options.plain) if options.plain else None,
+        diagram=None if options.limit else DOCS / f"calibration-{task.name}.png",
+    )
     card = build_card(
         task=task,
         tflite=tflite,
@@ -291,8 +287,7 @@ def _fit(model, options: Options, data: Prepared, name: str) -> None:
         initial_epoch = until
 
 
-@contextmanager
-def _loaded(tflite: bytes, task: Task, outputs: int) -> Iterator[Model]:
+def _candidate(tflite: bytes, task: Task, outputs: int) -> Model:
     """The converted bytes as a Model with a minimal card (rejection by the extra output at 0.5 until calibrated)."""
     card = {
         "name": task.name,
@@ -303,18 +298,14 @@ def _loaded(tflite: bytes, task: Task, outputs: int) -> Iterator[Model]:
     }
     if outputs > len(task.labels):
         card["rejection"] = {"method": "extra_class", "output_index": len(task.labels), "threshold": 0.5}
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(tflite)
-        f.flush()
-        yield Model(Path(f.name), card)
+    return Model(tflite, card)
 
 
 def _score(tflite: bytes, task: Task, outputs: int, images: np.ndarray, labels: np.ndarray) -> tuple[dict, tuple]:
     """The accuracy report of the converted model (argmax over the real classes) and its tensor details."""
-    with _loaded(tflite, task, outputs) as model:
-        predicted = model.probabilities(images).argmax(1)
-        details = (model._input, model._output)
-    return accuracy_report(task.labels, labels, predicted), details
+    model = _candidate(tflite, task, outputs)
+    predicted = model.probabilities(images).argmax(1)
+    return accuracy_report(task.labels, labels, predicted), (model._input, model._output)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class Model:
     a few tens of microseconds, far less than decoding a request.
     """
 
-    def __init__(self, tflite_path: Path, card: dict) -> None:
+    def __init__(self, model: Path | bytes, card: dict) -> None:
         self.card = card
         self.name: str = card["name"]
         self.labels: list[str] = card["labels"]
@@ -74,7 +74,8 @@ class Model:
             raise ValueError(f"the reject output must follow the labels: {len(self.labels)}, not {self._reject_index}")
         if (self.rejection_method or self.temperature != 1.0) and not self._logits:
             raise ValueError("rejection and calibration need a model whose output values are logits")
-        self._interpreter = Interpreter(model_path=str(tflite_path), num_threads=1)
+        source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+        self._interpreter = Interpreter(**source, num_threads=1)
         self._interpreter.allocate_tensors()
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
@@ -161,7 +162,7 @@ def load_model(tflite_path: Path) -> Model:
                 f"{tflite_path} has sha256 {digest[:12]}..., but its card {card_path.name} was written for "
                 f"{card['version'][:12]}...; restore models/ from git or run `make train`"
             )
-        return Model(tflite_path, card)
+        return Model(data, card)  # the bytes checked, not the file again: it may change on disk meanwhile
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ModelFileError(
             f"cannot load {tflite_path} ({exc}); restore models/ from git or run `make train`"
