@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import MODELS_DIR, ROOT, cold_start, hostile, http_load, inference, report, size, stages
+from bench import MODELS_DIR, ROOT, cold_start, hostile, http_load, inference, report, size, stages, text_reading
 
-BENCHMARKS = (inference, stages, http_load, cold_start, size, hostile)
+BENCHMARKS = (inference, stages, text_reading, http_load, cold_start, size, hostile)
 
 
 def main(argv: list[str] | None = None) -> int:

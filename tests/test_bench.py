@@ -35,6 +35,7 @@ def test_quick_run_writes_the_results_table(tmp_path):
         "share of the bare LiteRT function",
         "app call (no socket), canvas PNG",
         "first request after start",
+        "text line, 60 characters",
     ):
         assert target in text
 

@@ -48,7 +48,6 @@ from training.language_model import english_words, word_split
 ROOT = Path(__file__).resolve().parent.parent
 
 LINES = 500  # per set
-COST_REPEATS = 50
 WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words
 APART = (0.15, 0.6)  # gap between letters, as a share of the letter height
 TOUCHING = (-0.05, 0.12)
@@ -168,6 +167,7 @@ class Prepared:
     per_blob: str
     seconds: float
     scale: float  # working pixels -> the PNG's pixels
+    fragments: np.ndarray | None  # each candidate's P(none of these), from the model's reject output
 
 
 def prepare(line: Line, model) -> Prepared:
@@ -176,18 +176,20 @@ def prepare(line: Line, model) -> Prepared:
     ink = to_ink(gray)
     lattice = reader.candidate_pieces(ink)
     profile = PROFILES[model.profile]
-    probabilities = model.probabilities(np.stack([profile(p.crop) for p in lattice.pieces]))
+    outputs = model.outputs(np.stack([profile(p.crop) for p in lattice.pieces]))
+    probabilities, _ = model.decide(outputs)
+    fragments = model.reject_probability(outputs)
     seconds = time.perf_counter() - started
     blobs = [crop_to_ink(crop) for _, crop in segment_characters(ink)]
     per_blob = model.probabilities(np.stack([profile(c) for c in blobs]))
     text = "".join(model.labels[int(i)] for i in per_blob[:, : len(model.labels)].argmax(axis=1))
-    return Prepared(lattice, probabilities, text, seconds, scale)
+    return Prepared(lattice, probabilities, text, seconds, scale, fragments)
 
 
 def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None) -> dict:
     exact = errors = characters = spaces = 0
     for p, line in zip(prepared, lines, strict=True):
-        best = reader.read(p.lattice, p.probabilities, labels, lm, weights)[0]
+        best = reader.read(p.lattice, p.probabilities, labels, lm, weights, p.fragments)[0]
         text = fold(best.text)
         exact += text == line.truth
         errors += edit_distance(text, line.truth)
@@ -324,42 +326,6 @@ def _validation_glyphs(train: Split, names: list[str]) -> Glyphs:
     return Glyphs(train.images[validation], train.labels[validation], names)
 
 
-def cost(data_dir: Path, models_dir: Path, repeats: int = COST_REPEATS) -> dict:
-    """Median server `timing_ms.total` of text-mode requests through the function: a 6-letter word, 60 characters.
-
-    The lines are drawn from held-out glyphs; each is posted `repeats` times
-    after one warm-up request (which loads the models).
-    """
-    import os
-
-    import functions_framework
-
-    os.environ["MODELS_DIR"] = str(models_dir)
-    client = functions_framework.create_app(target="predict", source=str(ROOT / "function" / "main.py")).test_client()
-    rng = np.random.default_rng(6)
-    characters = load_emnist(data_dir, "balanced-heldout")
-    glyphs = Glyphs(characters.images, characters.labels, CHARACTER_LABELS)
-    words = [w for w, _ in english_words()[:WORD_RANKS] if word_split(w) != "tune"]
-    six = next(w for w in words[1000:] if len(w) == 6)
-    sixty = ""
-    while len(sixty) < 60:
-        sixty = f"{sixty} {words[int(rng.integers(len(words)))]}".strip()
-    sixty = sixty[:60].strip()
-    results = {}
-    for name, text in (("6 letters", six), ("60 characters", sixty)):
-        letters = [letter_label(c) for c in text if c != " "]
-        gaps = [rng.uniform(*WORD_GAP) if nxt == " " else rng.uniform(*APART) for nxt in (*text[1:], "")]
-        gaps = [g for g, c in zip(gaps, text, strict=True) if c != " "]
-        png, _ = compose([glyphs.draw(c, rng) for c in letters], gaps, rng)
-        totals = []
-        for _ in range(repeats + 1):
-            response = client.post("/predict?model=characters&mode=text", data=png, content_type="image/png")
-            totals.append(response.json["timing_ms"]["total"])
-        results[name] = {"text": text, "read": response.json["text"], "median_ms": float(np.median(totals[1:]))}
-        print(name, json.dumps(results[name]), flush=True)
-    return results
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
@@ -367,12 +333,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=LINES, help="lines per set")
     parser.add_argument("--tune", action="store_true", help="tune the weights on lines of training glyphs")
     parser.add_argument("--fit-cuts", action="store_true", help="fit reader.CUT_MODEL on lines of training glyphs")
-    parser.add_argument("--cost", action="store_true", help="time text-mode requests through the function")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    if args.cost:
-        cost(args.data_dir, args.models_dir)
-        return
     if args.fit_cuts:
         fit_cuts(args.data_dir, args.lines)
         return

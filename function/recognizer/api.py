@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .decode import decode_image
+from .decode import decode_levels
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import PROFILES, ink_box, to_ink
 from .segment import count_characters
-from .strokes import parse_strokes, render_strokes
+from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
@@ -52,7 +52,7 @@ class Job:
 
 @dataclass(frozen=True)
 class Picture:
-    """A grayscale working image and how its pixels map back to the client's: client = pixel * scale + origin."""
+    """A grayscale working image (uint8 levels) and how its pixels map to the client's: client = pixel * scale + origin."""
 
     gray: np.ndarray
     scale: float
@@ -219,10 +219,12 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
         pieces = [find_character(ink)]
     inputs = prepare(model, pieces)
     prepared = time.perf_counter()
-    probabilities, rejected = model.predict(inputs)
+    outputs = model.outputs(inputs)
+    probabilities, rejected = model.decide(outputs)
     inferred = time.perf_counter()
     if text:
-        decoded = decode_text(model, job.context, probabilities, rejected, lattice, picture, registry.folder)
+        fragments = model.reject_probability(outputs)
+        decoded = decode_text(model, job.context, probabilities, rejected, fragments, lattice, picture, registry.folder)
     else:
         decoded = decode(model, probabilities[0], bool(rejected[0]))
     pieces_found = len(decoded.characters) if text else count_characters(ink)
@@ -242,9 +244,9 @@ def read(job: Job) -> Picture:
     if job.strokes is not None:
         if not job.strokes:
             raise _nothing_drawn()
-        gray, scale, origin = render_strokes(job.strokes, job.mode == "text")
+        gray, scale, origin = draw_strokes(job.strokes, job.mode == "text")
         return Picture(gray, scale, origin)
-    gray, scale = decode_image(job.image)
+    gray, scale = decode_levels(job.image)
     return Picture(gray, scale)
 
 
@@ -300,6 +302,7 @@ def decode_text(
     context: str,
     probabilities: np.ndarray,
     rejected: np.ndarray,
+    fragments: np.ndarray | None,
     lattice: reader.Lattice,
     picture: Picture,
     models_folder: Path,
@@ -308,12 +311,14 @@ def decode_text(
 
     The English language model reads words in `context` "words" for a model
     with letters; the digits model and context "none" search without it.
+    `fragments` is each candidate's P(none of these) from the model's reject
+    output: the search weighs it (reader.Weights.reject) rather than dropping
+    rejected candidates, which lost whole characters on lines of training
+    glyphs (digit lines 84.5 -> 76.5 % exact, n = 200). A character the model
+    rejected is still read, and marked in `characters`.
     """
     language_model = load_language_model(models_folder) if context == "words" and _has_letters(model) else None
-    # The search does not drop what the model rejects: on lines of training glyphs, letting it read a rejected
-    # candidate as nothing lost whole characters (digit lines 84.5 -> 76.5 % exact, codes 81.5 -> 80.0 %, n = 200).
-    # A character the model rejected is marked in `characters` instead.
-    readings = reader.read(lattice, probabilities, model.labels, language_model)
+    readings = reader.read(lattice, probabilities, model.labels, language_model, rejection=fragments)
     best = readings[0]
     characters = []
     for index, label in best.characters:

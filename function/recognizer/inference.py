@@ -126,6 +126,15 @@ class Model:
             rejected = everything[:, self._reject_index] >= self._reject_threshold
         return _softmax(scaled[:, :n]), rejected
 
+    def reject_probability(self, outputs: np.ndarray) -> np.ndarray | None:
+        """P("none of these") for each row of raw outputs, from a reject output; None for other rules.
+
+        The reader weighs candidate pieces by it: a fragment of a character is what that output was trained on.
+        """
+        if self._reject_index is None:
+            return None
+        return _softmax(outputs / self.temperature)[:, self._reject_index]
+
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """(n, 28, 28) float images -> (n, len(labels)) calibrated float probabilities (rejection ignored)."""
         return self.predict(images)[0]
