@@ -7,11 +7,17 @@ training held out, training/data.split) and never on a held-out set:
   share of answers right; expected calibration error (15 bins) before and
   after, and a reliability diagram;
 - the reject threshold: at most `task.reject_budget` of the real validation
-  images (as they are, and as the function's preprocessing frames them) may
-  be rejected; the threshold that allows exactly that, for each method, and
-  the share of validation negatives each method then rejects, recorded in
-  the card's comparison (with --plain, on a net without the reject output
-  too). A net with the reject output is served by it; a plain net gets the
+  images *drawn as canvas PNGs and read through the function's stages* may
+  be rejected (the images as they are reach the net framed differently: the
+  digits net's extra class rejected 1 of the 2,400 as they are and 11 drawn);
+  the threshold that allows exactly that, for each method, and the share of
+  validation negatives each method then rejects, recorded in the card's
+  comparison (with --plain, on a net without the reject output too), with
+  the trade-off over a range of budgets: drawn digits rejected, accuracy
+  counting rejections as errors, negatives rejected (the held-back training
+  negatives, and drawn as canvas PNGs: scribbles and blobs from a seed of
+  their own, and for digits the training files' letters that no net saw).
+  A net with the reject output is served by it; a plain net gets the
   threshold method that rejects more negatives at the same cost.
 
 python -m training.calibrate models/digits.tflite [--plain PLAIN.tflite] [--data-dir ../shared/data]
@@ -23,18 +29,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from recognizer.inference import Model, load_model
 from training.data import DEFAULT_DATA_DIR, SEED, DataError, split
+from training.evaluate import as_requested
 from training.store import write_json
 from training.tasks import TASKS, Task
 
 BINS = 15
 TEMPERATURES = np.exp(np.linspace(np.log(0.1), np.log(10.0), 1201))
 METHODS = ("extra_class", "max_logit", "energy")
+DRAWINGS = 2  # canvas PNGs drawn of each real validation image (each at its own size and place)
+DRAWN_NEGATIVES = 2000  # scribbles and blobs (and for digits, unused training letters) drawn for the trade-off
+DRAWN_NEGATIVES_SEED = 9  # training's negatives use training.data.SEED (7) and SEED + 1; the tests 20261129
+TRADE_OFF_BUDGETS = (0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
@@ -118,38 +130,103 @@ def compare(
     return result
 
 
-def validation_data(task: Task, data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The validation slice training held out (training/train.py), rebuilt from the data: see `validation_set`."""
-    from training.negatives import training_negatives
+def trade_off(
+    drawn: np.ndarray,
+    labels: np.ndarray,
+    originals: np.ndarray,
+    negatives: dict[str, np.ndarray],
+    classes: int,
+    method: str,
+    t: float,
+) -> list[dict]:
+    """For each budget in TRADE_OFF_BUDGETS: its threshold, the drawn real images rejected, their accuracy
+    counting a rejection as an error (rejecting a misread costs nothing), the images as they are rejected,
+    and each group of negatives rejected. All outputs are the model's raw ones."""
+    real = reject_score(drawn, classes, method, t)
+    as_they_are = reject_score(originals, classes, method, t)
+    right = drawn[:, :classes].argmax(axis=1) == labels
+    rows = []
+    for budget in TRADE_OFF_BUDGETS:
+        cut = threshold_for(real, budget)
+        rejected = real >= cut
+        rows.append(
+            {
+                "budget": budget,
+                "threshold": round(card_threshold(method, cut), 6),
+                "real_rejected": round(float(rejected.mean()), 5),
+                "right_rejected": round(float(np.mean(rejected & right)), 5),
+                "accuracy_rejections_as_errors": round(float(np.mean(right & ~rejected)), 5),
+                "originals_rejected": round(float(np.mean(as_they_are >= cut)), 5),
+                **{
+                    f"{name}_rejected": round(float(np.mean(reject_score(out, classes, method, t) >= cut)), 4)
+                    for name, out in negatives.items()
+                },
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the calibration fits on: the validation slice training held out, and negatives no net learnt from."""
+
+    images: np.ndarray  # the real validation images as they are, float in [0, 1]: the temperature's
+    labels: np.ndarray
+    drawn: list[bytes]  # the same images drawn as canvas PNGs, DRAWINGS each: the threshold's
+    drawn_labels: np.ndarray
+    negatives: np.ndarray  # the training negatives held back from the fit, float in [0, 1] (framed as served)
+    drawn_negatives: dict[str, list[bytes]] = field(default_factory=dict)  # more negatives, as canvas PNGs
+
+
+def validation_data(task: Task, data_dir: Path) -> Validation:
+    """The validation slice training held out (training/train.py), rebuilt from the data: see `validation_set`;
+    plus negatives drawn as canvas PNGs for the trade-off: scribbles and blobs from their own seed, and for
+    digits the training files' letters resembling no digit that the training negatives did not take."""
+    from training.data import load_characters_train
+    from training.negatives import canvas_png, drawings, training_negatives, unused_letters
+    from training.synthetic import canvas_png as glyph_png
 
     train = task.load_training(data_dir)
     val, _ = split(len(train.images))
     negatives = training_negatives(task.name, data_dir, task.negatives, task.negative_letter_share, SEED)
     neg_val, _ = split(len(negatives), SEED + 1)
-    return validation_set(train.images[val], train.labels[val], negatives[neg_val], task.profile)
+    validation = validation_set(train.images[val], train.labels[val], negatives[neg_val], task.profile)
+    marks, _ = drawings(DRAWN_NEGATIVES, DRAWN_NEGATIVES_SEED, ("scribble", "blob"))
+    drawn = {"scribbles_and_blobs": [canvas_png(mark) for mark in marks]}
+    if task.negative_letter_share:
+        characters = load_characters_train(data_dir)
+        unused = unused_letters(task.negatives, task.negative_letter_share, SEED, characters.images, characters.labels)
+        rng = np.random.default_rng(DRAWN_NEGATIVES_SEED)
+        chosen = rng.choice(unused, min(DRAWN_NEGATIVES, len(unused)), replace=False)
+        drawn["unused_letters"] = [glyph_png(characters.images[i], rng) for i in chosen]
+    return Validation(**{**validation.__dict__, "drawn_negatives": drawn})
 
 
-def validation_set(
-    images: np.ndarray, labels: np.ndarray, negatives: np.ndarray, profile: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(real images, their labels, negative images), float in [0, 1], from uint8 validation images.
+def validation_set(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray, profile: str) -> Validation:
+    """The real validation images as they are and drawn as canvas PNGs (DRAWINGS each, seeded), from uint8 images.
 
-    The real images come twice: as they are, then as the function's preprocessing
-    frames them after upscaling (training/served.py), since the threshold must
-    hold for drawings too.
+    The temperature is fitted on the images as they are; the threshold on the
+    drawings, read by `calibrate` through the function's own stages (as a
+    request is), since that is where it must hold. `profile` is kept for the
+    callers; the model's own profile frames the drawings.
     """
-    from training.served import served
+    from training.synthetic import canvas_png as glyph_png
 
     rng = np.random.default_rng(SEED)
-    originals = images.astype(np.float32) / 255.0
-    framed = np.stack([served(image, profile, rng) for image in images])
-    return np.concatenate([originals, framed]), np.concatenate([labels, labels]), negatives.astype(np.float32) / 255.0
+    drawn = [glyph_png(image, rng) for _ in range(DRAWINGS) for image in images]
+    return Validation(
+        images.astype(np.float32) / 255.0,
+        labels,
+        drawn,
+        np.tile(labels, DRAWINGS),
+        negatives.astype(np.float32) / 255.0,
+    )
 
 
 def calibrate(
     model: Model,
     task: Task,
-    validation: tuple[np.ndarray, np.ndarray, np.ndarray],
+    validation: Validation,
     evaluation: tuple[np.ndarray, np.ndarray],
     plain: Model | None = None,
     diagram: Path | None = None,
@@ -159,13 +236,15 @@ def calibrate(
     `evaluation` (images, labels) is only measured, for the card. `plain`, a model
     without the reject output, adds the threshold methods on it to the comparison.
     """
-    images, labels, negatives = validation
     classes = len(task.labels)
-    n_originals = len(images) // 2  # validation_data: the originals, then the same images framed
-    outputs, negative_outputs = model.outputs(images), model.outputs(negatives)
+    n_originals = len(validation.images)
+    drawn_inputs = as_requested(model, validation.drawn)
+    outputs, drawn_outputs = model.outputs(validation.images), model.outputs(drawn_inputs)
+    negative_outputs = model.outputs(validation.negatives)
     eval_outputs = model.outputs(evaluation[0])
-    fit_on = outputs[:n_originals, :classes]
-    temperature = fit_temperature(fit_on, labels[:n_originals])
+    labels = validation.labels
+    fit_on = outputs[:, :classes]
+    temperature = fit_temperature(fit_on, labels)
 
     def ece(logits: np.ndarray, truth: np.ndarray, t: float) -> float:
         return round(expected_calibration_error(softmax(logits[:, :classes] / t), truth), 5)
@@ -176,11 +255,11 @@ def calibrate(
         "bins": BINS,
         "fitted_on": f"validation slice of the training data ({n_originals:,} images)",
         "ece_before": {
-            "validation": ece(fit_on, labels[:n_originals], 1.0),
+            "validation": ece(fit_on, labels, 1.0),
             "evaluation": ece(eval_outputs, evaluation[1], 1.0),
         },
         "ece_after": {
-            "validation": ece(fit_on, labels[:n_originals], temperature),
+            "validation": ece(fit_on, labels, temperature),
             "evaluation": ece(eval_outputs, evaluation[1], temperature),
         },
     }
@@ -196,15 +275,20 @@ def calibrate(
         calibration["diagram"] = str(diagram.relative_to(root)) if diagram.is_relative_to(root) else str(diagram)
 
     comparison = {
-        "budget": f"at most {task.reject_budget:.2%} of the real validation images rejected",
-        "validation_images": len(images),
-        "validation_negatives": len(negatives),
-        "this_model": compare(outputs, negative_outputs, classes, task.reject_budget, temperature),
+        "budget": (
+            f"at most {task.reject_budget:.2%} of the real validation images drawn as canvas PNGs "
+            "(read through the function's stages) rejected"
+        ),
+        "validation_images": n_originals,
+        "validation_drawings": len(validation.drawn),
+        "validation_negatives": len(validation.negatives),
+        "this_model": compare(drawn_outputs, negative_outputs, classes, task.reject_budget, temperature),
     }
     if plain is not None:
+        plain_drawn = plain.outputs(drawn_inputs)
         comparison["plain_model"] = {
             "version": plain.version,
-            **compare(plain.outputs(images), plain.outputs(negatives), classes, task.reject_budget, 1.0),
+            **compare(plain_drawn, plain.outputs(validation.negatives), classes, task.reject_budget, 1.0),
         }
     # A net with the reject output is served by it (serving reads that output's index from the card); the
     # threshold methods on it and on the plain model are the comparison. A plain net gets the better threshold.
@@ -214,6 +298,17 @@ def calibrate(
     else:
         best_method = max(candidates, key=lambda m: candidates[m]["negatives_rejected"])
     chosen = candidates[best_method]
+    negatives = {"held_back_negatives": negative_outputs} | {
+        name: model.outputs(as_requested(model, pngs)) for name, pngs in validation.drawn_negatives.items()
+    }
+    comparison["trade_off"] = {
+        "method": best_method,
+        "drawings": len(validation.drawn),
+        "negatives": {name: len(out) for name, out in negatives.items()},
+        "rows": trade_off(
+            drawn_outputs, validation.drawn_labels, outputs, negatives, classes, best_method, temperature
+        ),
+    }
     rejection = {
         "method": best_method,
         "threshold": chosen["threshold"],

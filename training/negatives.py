@@ -200,7 +200,25 @@ def training_negatives(task: str, data_dir: Path, count: int, letter_share: floa
         train = load_characters_train(data_dir)
         pool = letters(train.images, train.labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
         rng = np.random.default_rng(seed + 1)
-        chosen = rng.choice(pool, n_letters, replace=False)
+        chosen = _chosen_letters(pool, n_letters, rng)
         framed = [served(train.images[i], profile, rng) for i in chosen]
         parts.append(np.round(np.stack(framed) * 255).astype(np.uint8))
     return np.concatenate(parts)
+
+
+def _chosen_letters(pool: np.ndarray, n_letters: int, rng: np.random.Generator) -> np.ndarray:
+    """The letters `training_negatives` takes from the pool (the first draw of its generator)."""
+    return rng.choice(pool, n_letters, replace=False)
+
+
+def unused_letters(count: int, letter_share: float, seed: int, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Indices of the training files' letters resembling no digit that `training_negatives` did not take.
+
+    No net ever saw them, so they measure the reject class on letters without the held-out set.
+    `images`, `labels`: `load_characters_train`'s, as `training_negatives` reads them.
+    """
+    from training.data import CHARACTER_LABELS
+
+    pool = letters(images, labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
+    chosen = _chosen_letters(pool, round(count * letter_share), np.random.default_rng(seed + 1))
+    return np.setdiff1d(pool, chosen)
