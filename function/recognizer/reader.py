@@ -3,8 +3,7 @@
 A line is cut into atoms: connected pieces of ink (for pen strokes, the strokes
 themselves, so a stroke is never split and strokes that merely touch stay
 apart), and, inside a piece too wide for one character, vertical slices at the
-columns with the least ink (where touching letters join; where characters
-overlap and leave no such valley, at its least-ink columns anyway). A candidate
+columns with the least ink (where touching letters join). A candidate
 character is a run of up to MAX_MERGE neighbouring atoms: an `i` and its dot,
 the two bars of `=`, a 4 drawn in two strokes. The caller scores every
 candidate with the model in one batched call; `read` then searches the lattice
@@ -41,8 +40,6 @@ MIN_SLICE = 0.12  # a slice is at least this share of the letter height wide
 CUT_WIDTH = 0.4  # pieces narrower than this share of the letter height are never cut
 CUT_INK = 0.5  # a cut crosses at most this share of the letter height of ink
 MIN_CUT_PROBABILITY = 0.01  # cuts the cut model finds less likely than this are not tried
-FORCE_WIDTH = 1.3  # a piece this many typical widths wide with no likely cut is cut at its least ink anyway ...
-FORCED_CUTS = 2  # ... at this many columns
 # The cut model: logistic regression on CUT_FEATURES, P(a boundary between two characters lies at this
 # cut), fitted by `python -m training.text_eval --fit-cuts` on lines of training glyphs. Bias first.
 CUT_FEATURES = ("width", "ink", "left", "right", "rise", "relative_ink", "relative_width")
@@ -197,10 +194,6 @@ def _cut_wide(labels: np.ndarray, boxes: list, height: float) -> tuple[np.ndarra
         columns = _spaced(
             [(-p, c) for (c, _), p in zip(found, chances, strict=True) if p >= MIN_CUT_PROBABILITY], height, limit
         )
-        if not columns and box.width >= FORCE_WIDTH * typical:
-            found = forced_cuts(mine.sum(axis=0), height, box.width / typical)
-            chances = np.full(len(found), MIN_CUT_PROBABILITY)
-            columns = sorted(c for c, _ in found)
         if not columns:
             continue
         budget -= len(columns)
@@ -221,19 +214,6 @@ def typical_width(boxes: list, height: float) -> float:
     heights = np.array([b.y1 - b.y0 for b in boxes], float)
     widths = np.array([b.width for b in boxes], float)[heights >= DOT_SHARE * heights.max()]
     return float(np.median(widths)) if len(widths) >= 3 else height
-
-
-def forced_cuts(profile: np.ndarray, height: float, relative_width: float) -> list[tuple[int, np.ndarray]]:
-    """(column, CUT_FEATURES) at the FORCED_CUTS columns of least ink of a piece too wide for one character.
-
-    Overlapping characters leave no valley of ink between them; these cuts let
-    the model's readings (and its reject output) decide whether the piece is two.
-    """
-    smooth = np.convolve(profile.astype(float), np.ones(3) / 3, mode="same")
-    margin = max(1, round(MIN_SLICE * height))
-    ranked = [(float(smooth[c]), c) for c in range(margin, len(smooth) - margin)]
-    columns = _spaced(ranked, height, FORCED_CUTS)
-    return [(c, np.zeros(len(CUT_FEATURES))) for c in columns]
 
 
 def cut_candidates(profile: np.ndarray, height: float, relative_width: float) -> list[tuple[int, np.ndarray]]:
