@@ -46,6 +46,12 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
     `scale` maps working pixels back to the uploaded image's pixels (after
     EXIF orientation), so boxes can be answered in the client's coordinates.
     """
+    levels, scale = decode_levels(data)
+    return levels.astype(np.float32) / 255.0, scale
+
+
+def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
+    """decode_image's picture as the decoder's uint8 levels (what serving works on: preprocess.to_ink takes them)."""
     if not data:
         raise ApiError(400, "empty_image", "the image is empty; send a PNG, JPEG, WebP, BMP or GIF file")
     document = _document_format(data)
@@ -92,7 +98,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
             f"the image could not be decoded ({exc}); send a complete PNG, JPEG, WebP, BMP or GIF file",
         ) from exc
     full_size = max(width, height)  # not image.size: a JPEG draft is already smaller
-    return np.asarray(gray, np.float32) / 255.0, full_size / max(gray.size)
+    return np.asarray(gray), full_size / max(gray.size)
 
 
 def decoded_bytes(image: Image.Image) -> int:

@@ -24,35 +24,105 @@ MIN_INK_PIXELS = 3
 BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
 
 
+# What a grey level means: level / 255 in float32, the value the decoder and the stroke renderer give
+# (np.asarray(image, np.float32) / 255.0); and, indexed by the turned-over level 255 - level, the value the
+# float path gives after turning dark ink bright (1.0 - gray). Both rise with the level.
+LEVEL_VALUES = np.arange(256, dtype=np.float32) / 255.0
+TURNED_VALUES = (1.0 - LEVEL_VALUES)[::-1].copy()
+
+
 def to_ink(gray: np.ndarray) -> np.ndarray:
     """Grayscale of either polarity -> ink bright on black, paper, shading and specks removed.
 
+    `gray` is float in [0, 1], or uint8 levels standing for level / 255: for
+    those the answer is exactly to_ink(LEVEL_VALUES[gray]), worked out on the
+    levels (a quarter of the memory, each float computed once per level).
     An all-zero answer means nothing was drawn, or only a speck. The
     threshold needs every pixel; the rest (specks, rim, scaling) runs on the
     ink's bounding box plus the one-pixel rim, the only pixels it can change.
     """
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if np.count_nonzero(border > 0.5) > 0.5 * border.size:  # mostly light paper: the ink is dark
+    if gray.dtype == np.uint8:
+        return _levels_to_ink(gray)
+    if _light_paper(_border(gray)):  # the ink is dark
         gray = 1.0 - gray
+    return _bright_ink(gray)
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+
+
+def _light_paper(border: np.ndarray) -> bool:
+    return np.count_nonzero(border > 0.5) > 0.5 * border.size
+
+
+def _bright_ink(gray: np.ndarray) -> np.ndarray:
+    """to_ink of a float image whose ink is the bright side."""
     if np.count_nonzero(gray < 0.04) < CLEAN_BACKGROUND_SHARE * gray.size:  # a photo or scan: even out the light
         gray = np.clip(gray - estimate_background(gray), 0.0, 1.0)
     histogram = level_histogram(np.round(gray * 255).astype(np.uint8))
     level = otsu_threshold(histogram)
-    paper, ink_levels = histogram[: level + 1], histogram[level + 1 :]
-    if not ink_levels.sum() or _mean_level(ink_levels, level + 1) - _mean_level(paper, 0) < MIN_CONTRAST * 255:
+    strokes = _strokes(gray > (level + 0.5) / 255, histogram, level)
+    if strokes is None:
         return np.zeros_like(gray)
-    mask = gray > (level + 0.5) / 255
-    if not mask.any():
-        return np.zeros_like(gray)
-    window = _around(ink_box(mask), 1, gray.shape)
-    mask = drop_specks(mask[window])
-    if max(crop_to_ink(mask).shape) < max(MIN_INK_PIXELS, MIN_INK_SHARE * max(gray.shape)):
-        return np.zeros_like(gray)
-    mask = dilate(mask)  # keep each stroke's anti-aliased rim
-    strong = (level + 1 + np.searchsorted(np.cumsum(ink_levels), 0.9 * ink_levels.sum())) / 255
+    window, mask, strong = strokes
     ink = np.zeros(gray.shape, np.float32)
     ink[window] = np.clip(np.where(mask, gray[window], 0.0) / strong, 0.0, 1.0)
     return ink
+
+
+def _levels_to_ink(gray: np.ndarray) -> np.ndarray:
+    """to_ink of uint8 levels: the float path's steps, with each value it would compute looked up by level.
+
+    A photo (too little clean background) takes the float path itself.
+    """
+    levels, values = gray, LEVEL_VALUES
+    if _light_paper(values[_border(levels)]):
+        levels, values = 255 - levels, TURNED_VALUES
+    if np.count_nonzero(levels < np.count_nonzero(values < 0.04)) < CLEAN_BACKGROUND_SHARE * levels.size:
+        return to_ink(gray.astype(np.float32) / 255.0)  # a photo or scan: its lighting is evened out in float
+    counts = level_histogram(levels)
+    rounded = np.round(values * 255).astype(np.uint8)  # the level the float path counts each value at
+    histogram = np.bincount(rounded, weights=counts, minlength=256).astype(np.intp)
+    level = otsu_threshold(histogram)
+    above = values > (level + 0.5) / 255  # rising values: True from some level up (or nowhere)
+    mask = levels >= int(np.argmax(above)) if above.any() else np.zeros(levels.shape, bool)
+    strokes = _strokes(mask, histogram, level)
+    if strokes is None:
+        return np.zeros(levels.shape, np.float32)
+    window, mask, strong = strokes
+    scaled = np.clip(values / strong, 0.0, 1.0).astype(np.float32)  # each level's value / strong, as the float path
+    ink = np.zeros(levels.shape, np.float32)
+    ink[window] = scaled.take((levels[window] * mask).astype(np.intp))  # level 0 (off the mask) scales to 0.0
+    return ink
+
+
+def _strokes(
+    mask: np.ndarray, histogram: np.ndarray, level: int
+) -> tuple[tuple[slice, slice], np.ndarray, float] | None:
+    """(window, the strokes' mask in it, the value that counts as full ink) from the pixels above `level`.
+
+    None when nothing was drawn: no ink above the threshold, too little
+    contrast between ink and paper, or only a speck. The window is the ink's
+    box plus its one-pixel rim; in it the mask loses its specks and gains
+    each stroke's anti-aliased rim.
+    """
+    paper, ink_levels = histogram[: level + 1], histogram[level + 1 :]
+    if not ink_levels.sum() or _mean_level(ink_levels, level + 1) - _mean_level(paper, 0) < MIN_CONTRAST * 255:
+        return None
+    if not mask.any():
+        return None
+    box = ink_box(mask)
+    window = _around(box, 1, mask.shape)
+    size = max(mask.shape)
+    found = mask[window]
+    kept = drop_specks(found)
+    extent = max(box[2:]) if kept is found else max(crop_to_ink(kept).shape)  # nothing dropped: the box is the ink's
+    if extent < max(MIN_INK_PIXELS, MIN_INK_SHARE * size):
+        return None
+    mask = dilate(kept)  # keep each stroke's anti-aliased rim
+    strong = (level + 1 + np.searchsorted(np.cumsum(ink_levels), 0.9 * ink_levels.sum())) / 255
+    return window, mask, strong
 
 
 def _around(box: tuple[int, int, int, int], margin: int, shape: tuple[int, ...]) -> tuple[slice, slice]:

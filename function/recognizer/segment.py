@@ -98,18 +98,19 @@ def find_runs(mask: np.ndarray) -> Runs:
     last = np.searchsorted(starts, ends - stride, side="right")
     count = np.maximum(last - first, 0)
     a = np.repeat(np.arange(n), count)
-    b = np.repeat(first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    b = np.arange(len(a)) - np.repeat(np.cumsum(count) - count - first, count)
     root = np.arange(n)
     while True:
         ra, rb = root[a], root[b]
-        if np.array_equal(ra, rb):
+        apart = ra != rb
+        if not np.count_nonzero(apart):
             break
+        ra, rb = ra[apart], rb[apart]
         np.minimum.at(root, np.maximum(ra, rb), np.minimum(ra, rb))  # hook the larger root under the smaller
-        while True:  # compress: every run points at its root
-            nxt = root[root]
-            if np.array_equal(nxt, root):
-                break
-            root = nxt
+        # Compress: every run points at its root. A parent's number is below its child's, so no path is longer
+        # than n, and each jump halves every path: n.bit_length() jumps always suffice, with nothing to check.
+        for _ in range(n.bit_length()):
+            root = root[root]
     component = (np.cumsum(root == np.arange(n)) - 1)[root]  # roots numbered in order
     columns_start = starts - rows * stride
     return Runs(rows + y0, columns_start + x0, ends - rows * stride + x0, component, int(component.max()) + 1)

@@ -90,6 +90,12 @@ def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
 
 def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
     """Strokes -> (ink-bright float image, scale, origin): client = pixel * scale + origin."""
+    levels, scale, origin = draw_strokes(strokes, text)
+    return levels.astype(np.float32) / 255.0, scale, origin
+
+
+def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """render_strokes' picture as uint8 levels (what serving works on: preprocess.to_ink takes them)."""
     points = np.concatenate(strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     span_x, span_y = high - low
@@ -119,7 +125,7 @@ def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, f
         for x, y in (xy[0], xy[-1]):  # round caps
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     origin = (float(low[0] - margin / scale), float(low[1] - margin / scale))
-    return np.asarray(canvas, np.float32) / 255.0, 1.0 / scale, origin
+    return np.asarray(canvas), 1.0 / scale, origin
 
 
 def _thinned(stroke: np.ndarray, spacing: float) -> np.ndarray:
