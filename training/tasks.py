@@ -92,6 +92,9 @@ TASKS: dict[str, Task] = {
         evaluation_set="emnist-balanced-heldout (3,482 images)",
         reject_reason="not_a_character",
         negatives=10000,
+        # The same rule as digits: drawn validation scribbles and blobs 91.3 % rejected at 0.3 %, 93.4 % at
+        # 0.4 %. Its cost: 0.40 % of the drawn validation characters rejected, 0.26 % of those read right.
+        reject_budget=0.004,
         evaluation_note=HELDOUT_NOTE,
     ),
 }
