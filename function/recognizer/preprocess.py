@@ -259,10 +259,11 @@ def emnist_profile(crop: np.ndarray) -> np.ndarray:
     height, width = crop.shape
     side = max(height, width)
     pad = max(1, round(side * 2 / 24))
-    square = np.zeros((side + 2 * pad, side + 2 * pad), np.float32)
+    square = np.zeros((side + 2 * pad, side + 2 * pad), np.uint8)
     top, left = pad + (side - height) // 2, pad + (side - width) // 2
-    square[top : top + height, left : left + width] = crop
-    image = Image.fromarray(np.round(square * 255).astype(np.uint8))
+    # Levels rounded on the crop alone: the padding's are 0.
+    square[top : top + height, left : left + width] = np.round(crop.astype(np.float32, copy=False) * 255)
+    image = Image.fromarray(square)
     blurred = image.filter(ImageFilter.GaussianBlur(square.shape[0] / 56))
     out = np.asarray(blurred.resize((28, 28), Image.Resampling.BICUBIC), np.float32)
     return out / max(float(out.max()), 1e-6)

@@ -155,6 +155,8 @@ def count_characters(ink: np.ndarray) -> int:
     No label image is painted: the runs' boxes and areas are all the grouping needs.
     """
     runs = find_runs(ink > 0)
+    if runs.count < 2:  # one piece (or none) is one character (or none): nothing to group
+        return runs.count
     return len(group_components(runs.boxes(), runs.areas()))
 
 
