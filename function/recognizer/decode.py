@@ -184,7 +184,7 @@ def flatten_to_gray(image: Image.Image) -> Image.Image:
             canvas.paste(gray, mask=rgba.getchannel("A"))
             return canvas
         return gray
-    return image.convert("L")
+    return image if image.mode == "L" else image.convert("L")  # convert("L") of an "L" image is a copy
 
 
 def _too_large(width: int, height: int, size: int | None = None) -> ApiError:

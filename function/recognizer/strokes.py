@@ -119,7 +119,7 @@ def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, flo
     draw = ImageDraw.Draw(canvas)
     radius = pen / 2
     for stroke in strokes:
-        xy = [(float(x), float(y)) for x, y in (stroke - low) * scale + margin]
+        xy = [(x, y) for x, y in ((stroke - low) * scale + margin).tolist()]
         if len(xy) > 1:
             draw.line(xy, fill=255, width=round(pen), joint="curve")
         for x, y in (xy[0], xy[-1]):  # round caps
