@@ -247,8 +247,8 @@ def mnist_profile(crop: np.ndarray) -> np.ndarray:
         return np.zeros((28, 28), np.float32)
     cy = (small.sum(axis=1) * np.arange(h)).sum() / total
     cx = (small.sum(axis=0) * np.arange(w)).sum() / total
-    top = int(np.clip(round(13.5 - cy), 0, 28 - h))
-    left = int(np.clip(round(13.5 - cx), 0, 28 - w))
+    top = min(max(round(13.5 - cy), 0), 28 - h)  # integers: no np.clip (an array call) needed
+    left = min(max(round(13.5 - cx), 0), 28 - w)
     out = np.zeros((28, 28), np.float32)
     out[top : top + h, left : left + w] = small
     return out / out.max()
