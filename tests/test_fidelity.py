@@ -4,7 +4,7 @@ Canvas-like PNGs must read within 0.3 point (digits) / 1 point (characters)
 of the model's own accuracy on the same images; the other floors sit just
 under what was measured (with the reject-output models): canvas digits 99.14 %
 with rejections counted as errors (0.53 % rejected), canvas characters 89.32 %,
-photos 98.57 %, text lines 99.57 % / 88.67 % of characters right.
+photos 98.79 %, text lines 99.57 % / 88.67 % of characters right.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_photographed_digits(client):
     test = load_mnist(DATA_DIR, "t10k")
     accuracy, rejected = _answers(client, test.images, test.labels, DIGIT_LABELS, "digits", photo_jpeg, "image/jpeg")
     print(f"photographed digits: {accuracy:.4f}, {rejected:.4f} rejected")
-    assert accuracy >= 0.984
+    assert accuracy >= 0.986
 
 
 @pytest.mark.parametrize(
