@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -54,6 +55,11 @@ ANSWER_HEADERS = (
 )
 
 registry = ModelRegistry(MODELS_DIR)  # every model whose card is in models/
+# One request computes at a time in a worker; the others read their bodies and write their answers meanwhile.
+# CPython runs one thread's Python at a time anyway, and 8 threads handing the interpreter lock back and forth
+# through a request's ~200 numpy and Pillow calls cost 60 % more CPU per request: one worker with 8 threads
+# answered 240 canvas PNGs/s at 8 at once without this lock and 354 with it (bench/RESULTS.md, threads sweep).
+COMPUTE = threading.Lock()
 
 
 def keep_freed_memory() -> None:
@@ -146,9 +152,10 @@ def _route(request: flask.Request, facts: dict) -> flask.Response:
     if not registry.names:
         raise _no_models()
     body, form, files = _read_body(request)
-    job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files, registry.names)
-    facts |= {"model": job.model, "mode": job.mode}
-    answer = recognize(job, registry)
+    with COMPUTE:
+        job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files, registry.names)
+        facts |= {"model": job.model, "mode": job.mode}
+        answer = recognize(job, registry)
     facts["timing_ms"] = answer.timing_ms
     return _json(answer.to_json())
 

@@ -45,7 +45,7 @@ variable "memory" {
 }
 
 variable "concurrency" {
-  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput stops growing at 2 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 100 ms) instead of starting new instances for it."
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 35 ms) instead of starting new instances for it."
   type        = number
   default     = 8
 
@@ -68,9 +68,9 @@ variable "spike_requests_per_second" {
 }
 
 variable "instance_requests_per_second" {
-  description = "What one instance (1 vCPU, 8 at once) is planned to answer: about 60 % of what one worker with 8 threads answered for canvas PNGs in bench/RESULTS.md, as Cloud Run adds instances near 60 % CPU. Text-mode requests cost several times more."
+  description = "What one instance (1 vCPU, 8 at once) is planned to answer: about 60 % of what one worker with 8 threads answered for canvas PNGs in bench/RESULTS.md (350/s), as Cloud Run adds instances near 60 % CPU. Text-mode requests cost several times more."
   type        = number
-  default     = 150
+  default     = 210
 }
 
 variable "max_hourly_cost_usd" {
