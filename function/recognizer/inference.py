@@ -120,11 +120,9 @@ class Model:
             rejected = outputs[:, :n].max(axis=1) < self._reject_threshold
         elif self.rejection_method == "energy":
             rejected = _logsumexp(outputs[:, :n]) < self._reject_threshold
-        scaled = outputs / self.temperature
         if self._reject_index is not None:
-            everything = _softmax(scaled)
-            rejected = everything[:, self._reject_index] >= self._reject_threshold
-        return _softmax(scaled[:, :n]), rejected
+            rejected = self.reject_probability(outputs) >= self._reject_threshold
+        return _softmax(outputs[:, :n] / self.temperature), rejected
 
     def reject_probability(self, outputs: np.ndarray) -> np.ndarray | None:
         """P("none of these") for each row of raw outputs, from a reject output; None for other rules.

@@ -74,7 +74,7 @@ class Weights:
 WEIGHTS = Weights()  # reading words: with the language model
 # Reading each character on its own (context "none", the digits model): no language model, no
 # letters/digits prior, so the per-character bonus and the segmentation prior balance differently.
-PLAIN_WEIGHTS = Weights(bonus=0.188, gap=42.56, cut=1.0, overlap=6.0)
+PLAIN_WEIGHTS = Weights(bonus=0.188, overlap=6.0)
 
 
 @dataclass(frozen=True)
