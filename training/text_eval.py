@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -165,13 +164,11 @@ class Prepared:
     lattice: reader.Lattice
     probabilities: np.ndarray
     per_blob: str
-    seconds: float
     scale: float  # working pixels -> the PNG's pixels
     fragments: np.ndarray | None  # each candidate's P(none of these), from the model's reject output
 
 
 def prepare(line: Line, model) -> Prepared:
-    started = time.perf_counter()
     gray, scale = decode_image(line.png)
     ink = to_ink(gray)
     lattice = reader.candidate_pieces(ink)
@@ -179,11 +176,10 @@ def prepare(line: Line, model) -> Prepared:
     outputs = model.outputs(np.stack([profile(p.crop) for p in lattice.pieces]))
     probabilities, _ = model.decide(outputs)
     fragments = model.reject_probability(outputs)
-    seconds = time.perf_counter() - started
     blobs = [crop_to_ink(crop) for _, crop in segment_characters(ink)]
     per_blob = model.probabilities(np.stack([profile(c) for c in blobs]))
     text = "".join(model.labels[int(i)] for i in per_blob[:, : len(model.labels)].argmax(axis=1))
-    return Prepared(lattice, probabilities, text, seconds, scale, fragments)
+    return Prepared(lattice, probabilities, text, scale, fragments)
 
 
 def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None) -> dict:
@@ -300,13 +296,6 @@ def fit_cuts(data_dir: Path, count: int) -> None:
         np.concatenate(parts) for parts in zip(*(cut_examples(lines) for lines, _ in checked.values()), strict=True)
     )
     p = 1 / (1 + np.exp(-(weights[0] + xc @ weights[1:])))
-    order = np.argsort(-p)
-    ranks = np.empty(len(p))
-    ranks[order] = np.arange(len(p))
-    auc = 1 - (ranks[yc == 1].sum() - (yc == 1).sum() * ((yc == 1).sum() - 1) / 2) / max(
-        (yc == 1).sum() * (yc == 0).sum(), 1
-    )
-    auc = 1 - auc if auc < 0.5 else auc
     print(f"{len(y)} candidates ({y.mean():.2f} real) fitted; checked on {len(yc)} ({yc.mean():.2f} real):")
     for floor in (0.005, 0.01, 0.02, 0.05):
         kept = p >= floor
