@@ -191,7 +191,7 @@ def validation_data(task: Task, data_dir: Path) -> Validation:
     val, _ = split(len(train.images))
     negatives = training_negatives(task.name, data_dir, task.negatives, task.negative_letter_share, SEED)
     neg_val, _ = split(len(negatives), SEED + 1)
-    validation = validation_set(train.images[val], train.labels[val], negatives[neg_val], task.profile)
+    validation = validation_set(train.images[val], train.labels[val], negatives[neg_val])
     marks, _ = drawings(DRAWN_NEGATIVES, DRAWN_NEGATIVES_SEED, ("scribble", "blob"))
     drawn = {"scribbles_and_blobs": [canvas_png(mark) for mark in marks]}
     if task.negative_letter_share:
@@ -203,13 +203,13 @@ def validation_data(task: Task, data_dir: Path) -> Validation:
     return replace(validation, drawn_negatives=drawn)
 
 
-def validation_set(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray, profile: str) -> Validation:
+def validation_set(images: np.ndarray, labels: np.ndarray, negatives: np.ndarray) -> Validation:
     """The real validation images as they are and drawn as canvas PNGs (DRAWINGS each, seeded), from uint8 images.
 
     The temperature is fitted on the images as they are; the threshold on the
     drawings, read by `calibrate` through the function's own stages (as a
-    request is), since that is where it must hold. `profile` is kept for the
-    callers; the model's own profile frames the drawings.
+    request is), since that is where it must hold: the model's own profile
+    frames them.
     """
     from training.synthetic import canvas_png as glyph_png
 

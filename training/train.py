@@ -202,9 +202,7 @@ def run(options: Options, train: Split, evaluation: Split, negatives: np.ndarray
         write_json(RUNS_DIR / f"{name}.json", summary)
     if options.baseline:
         return summary
-    validation = validation_set(
-        data.images[data.real_val], data.labels[data.real_val], data.images[data.negative_val], task.profile
-    )
+    validation = validation_set(data.images[data.real_val], data.labels[data.real_val], data.images[data.negative_val])
     calibration, rejection = calibrate(
         _candidate(tflite, task, data.outputs),
         task,
