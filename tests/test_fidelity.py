@@ -41,7 +41,7 @@ def test_canvas_digits_match_the_model(client):
     own = card("digits")["accuracy"]["tflite"]
     print(f"canvas digits: {accuracy:.4f}, {rejected:.4f} rejected (model on t10k: {own:.4f})")
     assert accuracy / (1 - rejected) >= own - 0.003  # the answers given: preprocessing loses nothing
-    assert rejected <= 0.006 and accuracy >= 0.99
+    assert rejected <= 0.003 and accuracy >= 0.993  # measured 0.21 % and 99.44 %
 
 
 def test_canvas_characters_match_the_model(client):
@@ -58,7 +58,7 @@ def test_photographed_digits(client):
     test = load_mnist(DATA_DIR, "t10k")
     accuracy, rejected = _answers(client, test.images, test.labels, DIGIT_LABELS, "digits", photo_jpeg, "image/jpeg")
     print(f"photographed digits: {accuracy:.4f}, {rejected:.4f} rejected")
-    assert accuracy >= 0.986
+    assert accuracy >= 0.99  # measured 99.26 % (0.31 % rejected)
 
 
 @pytest.mark.parametrize(

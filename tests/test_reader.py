@@ -181,13 +181,13 @@ def test_text_answers_alternatives_and_word_boxes(client, context):
 
 FLOOR_LINES = 150  # per set: a fixed, seeded sample of held-out lines (training/text_eval.py)
 # Exact-line accuracy floors just under what this exact sample measured (README has the n = 500 table).
-FLOORS = {  # measured on this sample, the search weighing the reject output: 0.867, 0.893, 0.993, 0.613, 0.807, 0.953
+FLOORS = {  # measured on this sample, the search weighing the reject output: 0.867, 0.893, 0.993, 0.613, 0.807, 0.967
     "words apart": 0.85,
     "words touching": 0.87,
     "numbers": 0.98,
     "codes": 0.60,  # read in `words` context, as a client that does not say `none` would
     "two words": 0.79,
-    "digits model": 0.94,
+    "digits model": 0.95,  # 0.953 before the digits net learnt that two digits framed as one are none
 }
 
 

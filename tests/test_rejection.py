@@ -26,11 +26,17 @@ from training.negatives import SYNTHETIC_KINDS, drawings, synthetic
 from training.tasks import TASKS
 
 # Regression floors just under what the shipped models measure (each card's "rejection" "heldout"):
-# digits letters 98.48 % (1,574), canvas t10k 0.53 % rejected and 99.14 % right counting rejections as
-# errors (10,000), scribbles 92.6 % (500); characters scribbles 93.0 % (500). Two of these miss issue
-# 15's targets (<= 0.5 %, >= 99.5 %).
+# digits letters 97.33 % (1,574), canvas t10k 0.21 % rejected and 99.44 % right counting rejections as
+# errors (10,000), scribbles 93.0 % (500), two t10k digits framed as one 99.3 % (1,000); characters
+# scribbles 93.0 % (500). One of these misses issue 15's targets (>= 99.5 % right).
 FLOORS = {
-    "digits": {"letters": 0.98, "canvas_rejected_at_most": 0.006, "canvas_accuracy": 0.99, "scribbles": 0.92},
+    "digits": {
+        "letters": 0.97,
+        "canvas_rejected_at_most": 0.003,
+        "canvas_accuracy": 0.994,
+        "scribbles": 0.92,
+        "pairs": 0.985,
+    },
     "characters": {"scribbles": 0.92},
 }
 ECE_LIMITS = {"digits": 0.015, "characters": 0.03}
@@ -128,6 +134,7 @@ def test_digits_reject_letters_and_scribbles_but_not_digits(measured):
     assert numbers["evaluation_canvas"]["rejected"] <= floor["canvas_rejected_at_most"]
     assert numbers["evaluation_canvas"]["accuracy_rejections_as_errors"] >= floor["canvas_accuracy"]
     assert numbers["scribbles_and_blobs"]["rejected"] >= floor["scribbles"]
+    assert numbers["heldout_pairs"]["rejected"] >= floor["pairs"]  # what text mode's search relies on
 
 
 @needs_data

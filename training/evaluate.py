@@ -9,7 +9,9 @@ function's own stages (read -> ink -> piece -> framing), as a request is:
 - the evaluation set as canvas drawings: rejected, and accuracy with
   rejections counted as errors;
 - synthetic scribbles and blobs (training/negatives.py with a seed training
-  never used), rejected.
+  never used), rejected;
+- digits: two evaluation digits framed as one (training/negatives.digit_pairs,
+  what text mode asks about a union of two pieces), rejected.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from recognizer.api import Job, find_character, find_ink, prepare, read
 from recognizer.inference import Model, ModelFileError, load_model
 from training.card import accuracy_report
 from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DataError, load_emnist
-from training.negatives import DIGIT_NEGATIVE_LETTERS, canvas_png, drawings
+from training.negatives import DIGIT_NEGATIVE_LETTERS, canvas_png, digit_pairs, drawings
 from training.store import write_json
 from training.synthetic import canvas_png as glyph_canvas_png
 from training.tasks import TASKS
@@ -34,6 +36,7 @@ from training.tasks import TASKS
 MEASURED_BY = "python -m training.evaluate models/NAME.tflite --rejection (canvas PNGs through the function's stages)"
 SCRIBBLE_SEED = 20261129  # training's negatives use training.data.SEED (7) and SEED + 1
 SCRIBBLES = 500
+PAIRS = 1000
 
 
 def evaluate(tflite_path: Path, data_dir: Path) -> dict:
@@ -92,6 +95,8 @@ def rejection_numbers(model: Model, data_dir: Path) -> dict:
             "rejected": round(float(letters_rejected.mean()), 5),
             "rejected_per_letter": per_letter,
         }
+        pairs = digit_pairs(evaluation.images, PAIRS, SCRIBBLE_SEED, model.profile) / np.float32(255)
+        numbers["heldout_pairs"] = {"images": PAIRS, "rejected": round(float(model.predict(pairs)[1].mean()), 5)}
     return numbers
 
 

@@ -5,7 +5,10 @@ learns from marks that are no answer: scribbles, filled blobs, scattered
 fragments of strokes and (for digits only) hatched, crossed-out marks, each
 drawn on a canvas and passed through the function's own preprocessing, so
 they reach the net framed as a drawing would. For digits, EMNIST letters
-that resemble no digit are negatives too (`DIGIT_NEGATIVE_LETTERS`).
+that resemble no digit are negatives too (`DIGIT_NEGATIVE_LETTERS`), and so
+are two digits framed as one (`digit_pairs`): text mode's search asks the
+model about unions of neighbouring pieces, and two touching digits read as
+one confident digit left it no reason to split them.
 
 Pure numpy and PIL, no TensorFlow: the tests draw their own set with another
 seed. Everything is deterministic from the seed.
@@ -32,6 +35,9 @@ SYNTHETIC_KINDS = {
     "characters": ("scribble", "blob", "fragments"),
 }
 CANVAS = 160  # drawn at about a canvas drawing's size, then preprocessed to 28x28
+# Gaps between the two digits of a pair, in shares of the digit height: overlapping, touching and a little apart
+# (text_eval's touching lines are -0.05 to 0.12).
+PAIR_GAPS = (-0.15, 0.2)
 
 
 def _pen(rng: np.random.Generator) -> int:
@@ -183,14 +189,34 @@ def letters(images: np.ndarray, labels: np.ndarray, names: list[str], allowed: t
     return np.nonzero(wanted[labels])[0]
 
 
-def training_negatives(task: str, data_dir: Path, count: int, letter_share: float, seed: int) -> np.ndarray:
-    """(count, 28, 28) uint8 negatives for training `task`, framed by the task's preprocessing.
+def digit_pairs(images: np.ndarray, count: int, seed: int, profile: str) -> np.ndarray:
+    """(count, 28, 28) uint8: two of `images` side by side (PAIR_GAPS), read as one piece the way text mode reads
+    a union of pieces: a line's PNG, decoded, to ink, cropped and framed by the function's preprocessing."""
+    from recognizer.decode import decode_levels
+    from training.text_eval import compose
 
-    Digits: `letter_share` of them EMNIST letters from the training files (ByClass/ByMerge test,
-    never the held-out set) that resemble no digit, reframed the MNIST way through the function's
-    preprocessing; the rest synthetic. Characters: synthetic only (every letter is a class).
+    rng = np.random.default_rng(seed)
+    out = np.zeros((count, 28, 28), np.uint8)
+    for k in range(count):
+        first, second = images[rng.choice(len(images), 2)]
+        png, _ = compose([first, second], [float(rng.uniform(*PAIR_GAPS)), 0.0], rng)
+        image = view(decode_levels(png)[0], profile)
+        out[k] = np.round(image * 255).astype(np.uint8)
+    return out
+
+
+def training_negatives(
+    task: str, data_dir: Path, count: int, letter_share: float, seed: int, pairs: int = 0
+) -> np.ndarray:
+    """(count + pairs, 28, 28) uint8 negatives for training `task`, framed by the task's preprocessing.
+
+    Digits: `letter_share` of the `count` EMNIST letters from the training files (ByClass/ByMerge
+    test, never the held-out set) that resemble no digit, reframed the MNIST way through the
+    function's preprocessing; the rest synthetic; then `pairs` digit pairs made of the MNIST
+    training images the net is fitted on (never the validation slice). Characters: synthetic only
+    (every letter is a class).
     """
-    from training.data import CHARACTER_LABELS, load_characters_train
+    from training.data import CHARACTER_LABELS, load_characters_train, load_mnist, split
     from training.served import served
 
     profile = {"digits": "mnist", "characters": "emnist"}[task]
@@ -203,6 +229,9 @@ def training_negatives(task: str, data_dir: Path, count: int, letter_share: floa
         chosen = _chosen_letters(pool, n_letters, rng)
         framed = [served(train.images[i], profile, rng) for i in chosen]
         parts.append(np.round(np.stack(framed) * 255).astype(np.uint8))
+    if pairs:
+        digits = load_mnist(data_dir, "train").images
+        parts.append(digit_pairs(digits[split(len(digits))[1]], pairs, seed + 3, profile))
     return np.concatenate(parts)
 
 

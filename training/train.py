@@ -110,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
         if recipe.get("reject"):
             from training.negatives import training_negatives
 
-            count = task.negatives  # a smoke run on --limit images gets the same share of negatives
-            if args.limit:
-                count = max(50, round(count * args.limit / len(train.images)))
-            negatives = training_negatives(task.name, args.data_dir, count, task.negative_letter_share, SEED)
+            count, pairs = task.negatives, task.pair_negatives
+            if args.limit:  # a smoke run on --limit images gets the same share of negatives
+                count, pairs = (
+                    max(50, round(count * args.limit / len(train.images))),
+                    pairs * args.limit // len(train.images),
+                )
+            negatives = training_negatives(task.name, args.data_dir, count, task.negative_letter_share, SEED, pairs)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
