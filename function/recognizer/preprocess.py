@@ -12,7 +12,7 @@ import functools
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .segment import find_runs
+from .segment import find_runs, median
 
 CLEAN_BACKGROUND_SHARE = 0.5  # a drawing: at least half the pixels are plain background
 MIN_CONTRAST = 0.15  # ink must stand this far above the paper, or nothing was drawn
@@ -149,7 +149,7 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     image.thumbnail((BACKGROUND_SIZE, BACKGROUND_SIZE), Image.Resampling.BOX)
     small = np.asarray(image, np.float32) / 255.0
     terms = _quadratic_terms(*small.shape)
-    surface = np.full(small.shape, float(np.median(small)), np.float32)
+    surface = np.full(small.shape, median(small), np.float32)
     for _ in range(2):
         flat = np.clip(small - surface, 0.0, 1.0)
         level = otsu_threshold(np.bincount(np.round(flat * 255).astype(np.uint8).ravel(), minlength=256))

@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
 from .preprocess import crop_to_ink
-from .segment import label_components
+from .segment import label_components, median
 from .strokes import PEN_SHARE, TEXT_HEIGHT
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
@@ -165,7 +165,7 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lat
 def letter_height(boxes: list) -> float:
     """The line's typical letter height: the median height of its pieces of ink, dots and fragments left out."""
     heights = np.array([b.y1 - b.y0 for b in boxes], float)
-    return float(np.median(heights[heights >= DOT_SHARE * heights.max()]))
+    return median(heights[heights >= DOT_SHARE * heights.max()])
 
 
 def _too_many(count: int) -> ApiError:
@@ -213,7 +213,7 @@ def typical_width(boxes: list, height: float) -> float:
     """The median width of the line's pieces of ink (dots left out): one letter's, where they stand apart."""
     heights = np.array([b.y1 - b.y0 for b in boxes], float)
     widths = np.array([b.width for b in boxes], float)[heights >= DOT_SHARE * heights.max()]
-    return float(np.median(widths)) if len(widths) >= 3 else height
+    return median(widths) if len(widths) >= 3 else height
 
 
 def cut_candidates(profile: np.ndarray, height: float, relative_width: float) -> list[tuple[int, np.ndarray]]:
@@ -234,7 +234,7 @@ def cut_candidates(profile: np.ndarray, height: float, relative_width: float) ->
     if not valley.any():
         return []
     before, after = np.maximum.accumulate(smooth), np.maximum.accumulate(smooth[::-1])[::-1]
-    typical = float(np.median(profile[profile > 0]))
+    typical = median(profile[profile > 0])
     found = []
     for value, middle in zip(values[valley].tolist(), middles[valley].tolist(), strict=True):
         rise = min(before[middle - 1], after[middle]) - value
@@ -284,7 +284,7 @@ def _order_atoms(atom_map: np.ndarray, cut_left: dict[int, float]) -> tuple[np.n
 def words(lattice: Lattice, weights: Weights) -> list[tuple[int, int]]:
     """The line's words as atom ranges: a gap clearly wider than the line's typical gap is a space."""
     gaps = lattice.gaps
-    typical = max(float(np.median(gaps)), 0.0) if len(gaps) else 0.0
+    typical = max(median(gaps), 0.0) if len(gaps) else 0.0
     threshold = max(weights.space, weights.space_ratio * typical)
     bounds = [0, *(int(k) + 1 for k in np.nonzero(gaps > threshold)[0]), lattice.atoms]
     return list(itertools.pairwise(bounds))
