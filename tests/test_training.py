@@ -21,7 +21,7 @@ needs_tensorflow = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is None,
     reason="TensorFlow is not installed (training only: make .venv/.train-installed)",
 )
-# 4,000 MNIST images (+ 800 negatives), 30 plain epochs and 1 served: about 1,150 steps. Fewer do not show
+# 4,000 MNIST images (+ 800 negatives and 400 digit pairs), 30 plain epochs and 1 served: about 1,150 steps. Fewer do not show
 # learning: batch normalization's moving variance starts at 1 and forgets it at 1 % a step, while the first
 # layer's true variance is far below 1 (its moving variance read 0.165 after 180 steps, nearly all of it the
 # starting 1 decayed), so the net answers one class in inference mode until about 700 steps (measured:
