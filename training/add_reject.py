@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     task = TASKS[card["name"]]
     keras.utils.set_random_seed(SEED)
     train, evaluation = task.load_training(args.data_dir), task.load_evaluation(args.data_dir)
-    negatives = training_negatives(
-        task.name, args.data_dir, task.negatives, task.negative_letter_share, SEED, task.pair_negatives
-    )
+    negatives = training_negatives(task, args.data_dir, SEED)
     checkpoint = CHECKPOINT_DIR / f"{task.name}-reject-head.keras"
     if not args.reuse:
         refit(args.model, card, prepare(train, negatives, len(task.labels), None), evaluation, checkpoint)

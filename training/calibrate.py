@@ -189,9 +189,7 @@ def validation_data(task: Task, data_dir: Path) -> Validation:
 
     train = task.load_training(data_dir)
     val, _ = split(len(train.images))
-    negatives = training_negatives(
-        task.name, data_dir, task.negatives, task.negative_letter_share, SEED, task.pair_negatives
-    )
+    negatives = training_negatives(task, data_dir, SEED)
     neg_val, _ = split(len(negatives), SEED + 1)
     validation = validation_set(train.images[val], train.labels[val], negatives[neg_val])
     marks, _ = drawings(DRAWN_NEGATIVES, DRAWN_NEGATIVES_SEED, ("scribble", "blob"))

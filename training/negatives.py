@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
+
+if TYPE_CHECKING:
+    from training.tasks import Task
 
 # Letters (EMNIST ByMerge classes; the merged ones hold both cases) that resemble no digit.
 # Left out as look-alikes: O D Q (0), I J L T (1, 7), Z (2), S (5), B (8), G b (6), Y (a y is
@@ -205,23 +209,25 @@ def digit_pairs(images: np.ndarray, count: int, seed: int, profile: str) -> np.n
     return out
 
 
-def training_negatives(
-    task: str, data_dir: Path, count: int, letter_share: float, seed: int, pairs: int = 0
-) -> np.ndarray:
-    """(count + pairs, 28, 28) uint8 negatives for training `task`, framed by the task's preprocessing.
+def training_negatives(task: Task, data_dir: Path, seed: int, share: float = 1.0) -> np.ndarray:
+    """The negatives for training `task` (its `negatives` and `pair_negatives`), uint8 (n, 28, 28), framed by
+    the task's preprocessing; a smoke run on a `share` of the training images gets that share of them.
 
-    Digits: `letter_share` of the `count` EMNIST letters from the training files (ByClass/ByMerge
-    test, never the held-out set) that resemble no digit, reframed the MNIST way through the
-    function's preprocessing; the rest synthetic; then `pairs` digit pairs made of the MNIST
+    Digits: `negative_letter_share` of the `negatives` EMNIST letters from the training files
+    (ByClass/ByMerge test, never the held-out set) that resemble no digit, reframed the MNIST way
+    through the function's preprocessing; the rest synthetic; then the pairs, made of the MNIST
     training images the net is fitted on (never the validation slice). Characters: synthetic only
     (every letter is a class).
     """
     from training.data import CHARACTER_LABELS, load_characters_train, load_mnist, split
     from training.served import served
 
-    profile = {"digits": "mnist", "characters": "emnist"}[task]
-    n_letters = round(count * letter_share) if task == "digits" else 0
-    parts = [synthetic(count - n_letters, seed, SYNTHETIC_KINDS[task], profile)]
+    count, pairs = task.negatives, task.pair_negatives
+    if share != 1.0:
+        count, pairs = max(50, round(count * share)), round(pairs * share)
+    profile = task.profile
+    n_letters = round(count * task.negative_letter_share)
+    parts = [synthetic(count - n_letters, seed, SYNTHETIC_KINDS[task.name], profile)]
     if n_letters:
         train = load_characters_train(data_dir)
         pool = letters(train.images, train.labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)

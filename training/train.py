@@ -110,13 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         if recipe.get("reject"):
             from training.negatives import training_negatives
 
-            count, pairs = task.negatives, task.pair_negatives
-            if args.limit:  # a smoke run on --limit images gets the same share of negatives
-                count, pairs = (
-                    max(50, round(count * args.limit / len(train.images))),
-                    pairs * args.limit // len(train.images),
-                )
-            negatives = training_negatives(task.name, args.data_dir, count, task.negative_letter_share, SEED, pairs)
+            share = args.limit / len(train.images) if args.limit else 1.0  # a smoke run: the same share
+            negatives = training_negatives(task, args.data_dir, SEED, share)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
