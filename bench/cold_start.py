@@ -17,7 +17,7 @@ from collections.abc import Callable
 from bench import report, server
 from bench.keras_models import keras_file
 from bench.samples import Probe, probes
-from infra.run_local import free_port, wait_until_answering
+from infra.run_local import compile_function, free_port, wait_until_answering
 
 COLD_START_GOAL_S = 0.3
 FIRST_REQUEST_GOAL = 3.0
@@ -62,6 +62,7 @@ def first_request(probe: Probe, warm: int) -> tuple[float, float]:
 def run(quick: bool = False) -> report.Section:
     runs = 1 if quick else 5
     probe = probes()[0]
+    compile_function()  # as `make run` and the cloud build do: an instance starts from compiled modules
     model = keras_file("digits")
     function = [cold_start(server.start_function, probe, probe.path) for _ in range(runs)]
     comparison = [cold_start(lambda port: server.start_tf_server(port, model), probe, "/predict") for _ in range(runs)]

@@ -8,6 +8,7 @@ API address, so nothing on disk is rewritten. Ctrl-C stops both.
 from __future__ import annotations
 
 import argparse
+import compileall
 import functools
 import http.server
 import os
@@ -98,6 +99,18 @@ def function_command(port: int) -> list[str]:
     ]
 
 
+def compile_function(folder: Path = ROOT / "function") -> None:
+    """Compile the function's modules to bytecode, as the cloud build does before any instance starts.
+
+    Google's Python functions buildpack runs `python3 -m compileall -f -q .` on
+    the source (GoogleCloudPlatform/buildpacks, cmd/python/functions_framework),
+    so a deployed instance never compiles at start. Locally Python caches the
+    bytecode at the first import, unless PYTHONDONTWRITEBYTECODE is set: then
+    every start compiled all of the function's modules again (about 35 ms).
+    """
+    compileall.compile_dir(folder, quiet=1)
+
+
 def start_function(port: int, site_port: int, models_dir: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env.setdefault("ALLOWED_ORIGINS", f"http://localhost:{site_port},http://127.0.0.1:{site_port}")
@@ -155,6 +168,7 @@ def main() -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 1
     api_url = f"http://localhost:{args.port}"
+    compile_function()
     function = start_function(args.port, args.site_port, args.models_dir)
     try:
         if not wait_healthy(api_url, function):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import MODELS_DIR, ROOT
+from infra.run_local import compile_function
 
 RUN_LOCAL = [sys.executable, str(ROOT / "infra" / "run_local.py")]
 
@@ -44,3 +47,11 @@ def test_missing_python_is_explained():
     )
     assert result.returncode != 0
     assert "python-that-does-not-exist not found; install Python 3.11" in result.stderr
+
+
+def test_the_function_starts_from_compiled_modules(tmp_path):
+    """`make run` compiles the function as the cloud build does, so no start compiles it again."""
+    shutil.copytree(ROOT / "function", tmp_path / "function", ignore=shutil.ignore_patterns("__pycache__"))
+    sources = sorted((tmp_path / "function").rglob("*.py"))
+    compile_function(tmp_path / "function")
+    assert sources and all(Path(importlib.util.cache_from_source(str(path))).is_file() for path in sources)
