@@ -28,8 +28,9 @@ from infra.run_local import free_port
 from recognizer import server_limits
 from recognizer.decode import MAX_DECODED_BYTES, decode_image
 from recognizer.errors import ApiError
+from recognizer.reader import stroke_atoms
 from recognizer.server_limits import Incoming, Refusal
-from recognizer.strokes import MAX_DRAWN_LENGTH, check_json_structure, parse_strokes, render_strokes
+from recognizer.strokes import MAX_DRAWN_POINTS, check_json_structure, parse_strokes, render_strokes, thin
 
 ORIGIN = "http://127.0.0.1:9"
 
@@ -147,12 +148,23 @@ def test_strokes_too_long_to_draw_are_refused_and_dense_ones_thinned():
     zigzag = [[0, 0] if i % 2 else [10_000, 10_000] for i in range(20_000)]
     strokes = parse_strokes([zigzag], None, None)
     assert code_of(render_strokes, strokes, False) == (413, "strokes_too_long")
-    assert MAX_DRAWN_LENGTH < 4_525_257
     circle = [[140 + 100 * np.cos(i / 3000), 140 + 100 * np.sin(i / 3000)] for i in range(20_000)]
     started = time.process_time()
     image, _, _ = render_strokes(parse_strokes([circle], None, None), False)
     assert time.process_time() - started < 1  # 20,000 round joints took 0.15 s before thinning (generous bound)
     assert image.max() == 1.0
+
+
+def test_dense_strokes_are_thinned_once_for_drawing_and_for_text_modes_stroke_labels():
+    circle = np.array([[140 + 100 * np.cos(i / 3000), 140 + 100 * np.sin(i / 3000)] for i in range(20_000)])
+    line = np.array([[0.0, 0.0], [50.0, 0.0]])
+    thinned = thin([circle, line])
+    assert sum(map(len, thinned)) <= MAX_DRAWN_POINTS + 2  # and each stroke keeps its first and last points
+    assert all((t[[0, -1]] == s[[0, -1]]).all() for t, s in zip(thinned, [circle, line], strict=True))
+    assert thin([line])[0] is line  # a normal drawing is left as it is
+    ink = np.ones((300, 300), np.float32)
+    atoms = stroke_atoms(thinned, ink, 1.0, (0.0, 0.0))
+    assert set(np.unique(atoms)) >= {1, 2}  # both strokes labelled from the thinned points
 
 
 def test_json_with_more_elements_than_a_request_needs_is_refused_unparsed():

@@ -28,7 +28,7 @@ from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import PROFILES, ink_box, to_ink
 from .segment import count_characters
-from .strokes import draw_strokes, parse_strokes
+from .strokes import draw_strokes, parse_strokes, thin
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
@@ -276,7 +276,7 @@ def _stroke_atoms(job: Job, picture: Picture, ink: np.ndarray) -> np.ndarray | N
     """Pen strokes are the atoms of a line: a stroke is never split between characters."""
     if job.strokes is None:
         return None
-    return reader.stroke_atoms(job.strokes, ink, picture.scale, picture.origin)
+    return reader.stroke_atoms(thin(job.strokes), ink, picture.scale, picture.origin)  # as read() drew them
 
 
 def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:

@@ -111,9 +111,8 @@ def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, flo
             "strokes_too_long",
             f"the strokes are {drawn_length:,.0f} px long when drawn at {target} px; the limit is {MAX_DRAWN_LENGTH:,}",
         )
-    if sum(map(len, strokes)) > MAX_DRAWN_POINTS:
-        strokes = [_thinned(stroke, drawn_length / scale / MAX_DRAWN_POINTS) for stroke in strokes]
-    pen = max(2.0, PEN_SHARE * target)
+    strokes = thin(strokes)
+    pen = pen_width(target)
     margin = math.ceil(pen) + 2
     canvas = Image.new("L", (math.ceil(span_x * scale) + 2 * margin, math.ceil(span_y * scale) + 2 * margin), 0)
     draw = ImageDraw.Draw(canvas)
@@ -126,6 +125,23 @@ def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, flo
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
     origin = (float(low[0] - margin / scale), float(low[1] - margin / scale))
     return np.asarray(canvas), 1.0 / scale, origin
+
+
+def pen_width(target: int) -> float:
+    """The line width strokes are drawn with at `target` px (SINGLE_SIZE or TEXT_HEIGHT)."""
+    return max(2.0, PEN_SHARE * target)
+
+
+def thin(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """The strokes with at most about MAX_DRAWN_POINTS points, evenly spaced along their length.
+
+    Each drawn point costs a round joint, in the drawing and in the stroke
+    labels text mode draws (reader.stroke_atoms): both draw these points.
+    """
+    if sum(map(len, strokes)) <= MAX_DRAWN_POINTS:
+        return strokes
+    length = sum(float(np.hypot(*np.diff(stroke, axis=0).T).sum()) for stroke in strokes)
+    return [_thinned(stroke, length / MAX_DRAWN_POINTS) for stroke in strokes]
 
 
 def _thinned(stroke: np.ndarray, spacing: float) -> np.ndarray:
