@@ -93,6 +93,15 @@ def test_raw_body_with_query_parameters(client):
     assert response.status_code == 200 and response.json["prediction"] == "7"
 
 
+def test_json_body_takes_options_from_the_query_and_its_own_fields_win(client):
+    body = {"image": base64.b64encode(SEVEN_PNG).decode()}
+    answer = client.post("/predict?model=characters&mode=text", json=body).json
+    assert (answer["model"], answer["mode"]) == ("characters", "text")
+    answer = client.post("/predict?model=characters&mode=text", json={**body, "model": "digits", "mode": None}).json
+    assert (answer["model"], answer["mode"]) == ("digits", "text")
+    assert client.post("/predict?context=nonsense", json=body).json["error"]["code"] == "unknown_context"
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP", "GIF"])
 def test_other_image_formats(client, fmt):
     buffer = io.BytesIO()

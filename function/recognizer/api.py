@@ -138,7 +138,7 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
-        return _json_job(payload, models)
+        return _json_job(payload, fields, models)
     if media == "multipart/form-data":
         upload = files.get("image")
         if upload is None:
@@ -162,8 +162,9 @@ def _options(source: dict, models: tuple[str, ...]) -> tuple[str, str, str]:
     return _choice(source, "model", models), _choice(source, "mode", MODES), _choice(source, "context", CONTEXTS)
 
 
-def _json_job(payload: dict, models: tuple[str, ...]) -> Job:
-    model, mode, context = _options(payload, models)
+def _json_job(payload: dict, fields: dict, models: tuple[str, ...]) -> Job:
+    """A JSON body's job; an option the body leaves out (or sets to null) comes from `fields` (the query string)."""
+    model, mode, context = _options({**fields, **{k: v for k, v in payload.items() if v is not None}}, models)
     has_image, has_strokes = payload.get("image") is not None, payload.get("strokes") is not None
     if has_image == has_strokes:
         raise ApiError(400, "missing_image", "send exactly one of 'image' (base64 or data: URL) and 'strokes'")
