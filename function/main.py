@@ -31,6 +31,8 @@ from recognizer import request_log, server_limits
 from recognizer.api import MAX_BODY_BYTES, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
+from recognizer.language_model import NAME as LANGUAGE_MODEL
+from recognizer.language_model import load_language_model
 from recognizer.strokes import check_json_structure
 from recognizer.warm_up import warm_up
 
@@ -210,9 +212,15 @@ def _health() -> flask.Response:
             logging.error("model %s unavailable: %s", name, error)
             unavailable.append(name)
             continue
-        models[name] = {"version": model.version, "labels": model.labels, "accuracy": model.card["accuracy"]}
+        models[name] = {"version": model.version, "labels": model.labels, "accuracy": model.card.get("accuracy")}
     if not models:
         raise _no_models()
+    if any(label.isalpha() for model in models.values() for label in model["labels"]):
+        try:  # text mode reads words with it
+            load_language_model(registry.folder)
+        except ModelFileError as error:
+            logging.error("language model unavailable: %s", error)
+            unavailable.append(LANGUAGE_MODEL)
     return _json({"status": "degraded" if unavailable else "ok", "models": models, "unavailable": unavailable})
 
 

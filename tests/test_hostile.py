@@ -333,6 +333,30 @@ def test_every_hostile_request_gets_its_documented_answer_and_never_a_500(server
 # --- corrupt models -----------------------------------------------------------------------------------------
 
 
+def test_a_changed_language_model_is_refused_health_says_so_and_the_rest_serves(tmp_path):
+    for path in MODELS_DIR.iterdir():
+        if path.is_file():
+            shutil.copy(path, tmp_path / path.name)
+    language_model = bytearray((tmp_path / "english-lm.npz").read_bytes())
+    language_model[len(language_model) // 2] ^= 0x01
+    (tmp_path / "english-lm.npz").write_bytes(bytes(language_model))
+    port = free_port()
+    process = start_function(port, MODELS_DIR=str(tmp_path))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/nowhere", process)
+        status, _, health = call(url + "/health")
+        assert status == 200 and health["status"] == "degraded" and health["unavailable"] == ["english-lm"]
+        assert set(health["models"]) == {"characters", "digits"}
+        status, _, answer = call(url + "/predict?model=characters&mode=text", png(drawn()), "image/png")
+        assert status == 503 and answer["error"]["code"] == "model_unavailable"
+        status, _, answer = call(url + "/predict?model=characters&mode=text&context=none", png(drawn()), "image/png")
+        assert status == 200 and answer["text"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def test_a_model_file_with_one_byte_changed_is_refused_and_the_other_serves(tmp_path):
     """The lead's integrity check, end to end: one flipped byte in a copy of the digits model."""
     for path in MODELS_DIR.iterdir():

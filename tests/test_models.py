@@ -84,6 +84,19 @@ def test_a_card_that_does_not_fit_its_model_is_refused(tmp_path):
         load_model(tmp_path / "digits.tflite")
 
 
+def test_a_card_with_an_unknown_preprocessing_is_refused(tmp_path):
+    """Refused at load, so a request for it is a 503 model_unavailable, not a 500 in the middle of the request."""
+    import json
+    import shutil
+
+    from recognizer.inference import ModelFileError, load_model
+
+    shutil.copy(MODELS_DIR / "digits.tflite", tmp_path / "digits.tflite")
+    (tmp_path / "digits.json").write_text(json.dumps({**card("digits"), "preprocessing": "mnst"}))
+    with pytest.raises(ModelFileError, match="unknown preprocessing 'mnst'"):
+        load_model(tmp_path / "digits.tflite")
+
+
 def test_a_changed_model_file_is_refused(tmp_path):
     """One byte changed is a file its card does not describe: refused at load, never served."""
     import shutil

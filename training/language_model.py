@@ -150,6 +150,7 @@ def main() -> None:
         "name": "english-lm",
         "kind": "language_model",
         "file": path.name,
+        "version": hashlib.sha256(path.read_bytes()).hexdigest(),  # serving refuses a file that is not this one
         "description": "character-level English model: P(next letter or word end | up to five letters before)",
         "method": "interpolated Witten-Bell, backoff form; each word type weighted by its Zipf frequency",
         "order": ORDER,

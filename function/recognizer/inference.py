@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .preprocess import PROFILES
+
 try:
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:  # older installs ship only the predecessor package
@@ -68,6 +70,8 @@ class Model:
         self._reject_threshold = float(rejection.get("threshold", 0.0))
         self._reject_index = rejection.get("output_index") if self.rejection_method == "extra_class" else None
         outputs = len(self.labels) + (self._reject_index is not None)
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown preprocessing {self.profile!r} in the card; use one of {', '.join(PROFILES)}")
         if self.rejection_method not in (None, "extra_class", "max_logit", "energy"):
             raise ValueError(f"unknown rejection method {self.rejection_method!r} in the card")
         if self._reject_index is not None and self._reject_index != len(self.labels):

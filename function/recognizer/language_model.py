@@ -9,6 +9,8 @@ shorter context. Only numpy is needed to read it.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 from functools import lru_cache
@@ -37,8 +39,9 @@ class LanguageModel:
         self.next_logprobs = lru_cache(maxsize=CACHE_SIZE)(self._next_logprobs)
 
     @classmethod
-    def load(cls, path: Path) -> LanguageModel:
-        with np.load(Path(path), allow_pickle=False) as data:
+    def load(cls, source: Path | io.BytesIO) -> LanguageModel:
+        """From the .npz file (a path, or its bytes already read and checked)."""
+        with np.load(source, allow_pickle=False) as data:
             return cls({name: data[name] for name in data.files})
 
     def _next_logprobs(self, context: tuple[int, ...]) -> np.ndarray:
@@ -85,13 +88,38 @@ def ngram_code(symbols: tuple[int, ...]) -> int:
     return code
 
 
-@lru_cache(maxsize=4)
+_loaded: dict[tuple[Path, str], LanguageModel | ModelFileError] = {}  # per folder and name: the model, or why not
+
+
 def load_language_model(folder: Path, name: str = NAME) -> LanguageModel:
-    """The model named by the card `name.json` in `folder` (its "file" entry), loaded once per instance."""
-    card_path = Path(folder) / f"{name}.json"
+    """The model named by the card `name.json` in `folder` (its "file" entry), loaded once per instance.
+
+    As for the classifiers, the card's `version` is the file's sha256, and a
+    file that failed to load keeps failing without being read again.
+    """
+    key = (Path(folder), name)
+    if key not in _loaded:
+        try:
+            _loaded[key] = _load(*key)
+        except ModelFileError as error:
+            _loaded[key] = error
+    found = _loaded[key]
+    if isinstance(found, ModelFileError):
+        raise ModelFileError(str(found))  # a new one: re-raising the stored one would grow its traceback
+    return found
+
+
+def _load(folder: Path, name: str) -> LanguageModel:
+    card_path = folder / f"{name}.json"
     try:
         card = json.loads(card_path.read_text())
-        return LanguageModel.load(Path(folder) / card["file"])
+        data = (folder / card["file"]).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != card["version"]:
+            raise ValueError(
+                f"the file has sha256 {digest[:12]}..., the card was written for {card['version'][:12]}..."
+            )
+        return LanguageModel.load(io.BytesIO(data))  # the bytes checked, not the file again
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(
             f"cannot load the language model {card_path} ({exc}); restore models/ from git "
