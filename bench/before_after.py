@@ -28,10 +28,11 @@ import numpy as np
 from PIL import Image
 
 from bench import ROOT, report
-from bench.samples import SEVEN_STROKES, probes
+from bench.samples import probes
 from recognizer import api, preprocess, segment
 from recognizer.decode import decode_image
 from recognizer.strokes import parse_strokes, render_strokes
+from recognizer.warm_up import SEVEN
 
 MODULES = ("__init__", "errors", "preprocess", "segment")
 ROUNDS, CALLS = 7, 100
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument("revision", help="the earlier revision (anything git show accepts)")
     args = parser.parse_args()
     canvas, photo = probes()[:2]
-    drawn = render_strokes(parse_strokes(SEVEN_STROKES, 280, 280), False)[0]
+    drawn = render_strokes(parse_strokes(SEVEN, 280, 280), False)[0]
     cases = [
         ("canvas PNG 280x280 (digits)", decode_image(canvas.body)[0], "mnist_profile"),
         ("photo JPEG 280x280 (digits)", decode_image(photo.body)[0], "mnist_profile"),

@@ -35,12 +35,12 @@ from PIL import Image, ImageDraw
 from bench import report, server
 from infra.run_local import free_port
 from recognizer.server_limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S
+from recognizer.warm_up import SEVEN
 
 MB = 1024 * 1024
 CPU_TARGET_S = 0.3
 RSS_TARGET_MB = 400
 SLOW_CLIENTS, HEADER_ONLY_CLIENTS, SILENT_CLIENTS = 20, 8, 8
-SEVEN = [[[60, 60], [120, 58], [180, 57], [215, 60]], [[215, 60], [185, 120], [150, 180], [125, 235]]]
 
 
 @dataclass(frozen=True)

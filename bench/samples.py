@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench import DATA_DIR
+from recognizer.warm_up import SEVEN
 from training.data import CHARACTER_LABELS, load_emnist, load_mnist
 from training.synthetic import canvas_png, photo_jpeg, text_line
 
 # A handwritten "7" as pen strokes on a 280x280 canvas (the site sends strokes like these).
-SEVEN_STROKES = [[[60, 60], [120, 58], [180, 57], [215, 60]], [[215, 60], [185, 120], [150, 180], [125, 235]]]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def probes() -> list[Probe]:
             "strokes JSON",
             "/predict",
             "application/json",
-            json.dumps({"strokes": SEVEN_STROKES, "width": 280, "height": 280}).encode(),
+            json.dumps({"strokes": SEVEN, "width": 280, "height": 280}).encode(),
             "7",
         ),
         Probe(

@@ -14,9 +14,8 @@ from PIL import Image, ImageDraw
 
 from recognizer.api import MAX_BODY_BYTES
 from recognizer.strokes import MAX_POINTS, MAX_STROKES
+from recognizer.warm_up import SEVEN  # a handwritten-looking "7" as pen strokes on a 280x280 canvas
 
-# A handwritten-looking "7": a top bar and a slanted stem, as pen strokes on a 280x280 canvas.
-SEVEN = [[[60, 60], [120, 58], [180, 57], [215, 60]], [[215, 60], [185, 120], [150, 180], [125, 235]]]
 ONE_ONE = [[[40, 40], [42, 140]], [[140, 40], [142, 140]]]
 
 

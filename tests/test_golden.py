@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from recognizer.warm_up import SEVEN
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXPECTED = GOLDEN / "expected.json"
-SEVEN = [[[60, 60], [120, 58], [180, 57], [215, 60]], [[215, 60], [185, 120], [150, 180], [125, 235]]]
 LETTER_T = [[[40, 50], [240, 50]], [[140, 50], [140, 250]]]
 # "42" and "HI" as pen strokes in a 600x200 box: two and three strokes per character.
 FORTY_TWO = [

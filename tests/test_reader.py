@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from test_golden import HI  # "HI" in strokes: two uprights with a bar, then an upright
 
 from conftest import DATA_DIR, MODELS_DIR, needs_data
 from recognizer import reader
@@ -148,10 +149,6 @@ def test_the_search_is_bounded():
 
 def _post(client, body: dict):
     return client.post("/predict", data=json.dumps(body), content_type="application/json")
-
-
-# "HI" in strokes: two uprights with a bar, then an upright.
-HI = [[[40, 30], [40, 170]], [[40, 100], [120, 100]], [[120, 30], [120, 170]], [[200, 30], [200, 170]]]
 
 
 @pytest.mark.parametrize(("context", "status", "code"), [("english", 400, "unknown_context"), (3, 400, "bad_context")])

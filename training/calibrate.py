@@ -196,7 +196,7 @@ def validation_data(task: Task, data_dir: Path) -> Validation:
     drawn = {"scribbles_and_blobs": [canvas_png(mark) for mark in marks]}
     if task.negative_letter_share:
         characters = load_characters_train(data_dir)
-        unused = unused_letters(task.negatives, task.negative_letter_share, SEED, characters.images, characters.labels)
+        unused = unused_letters(task.negatives, task.negative_letter_share, SEED, characters.labels)
         rng = np.random.default_rng(DRAWN_NEGATIVES_SEED)
         chosen = rng.choice(unused, min(DRAWN_NEGATIVES, len(unused)), replace=False)
         drawn["unused_letters"] = [glyph_png(characters.images[i], rng) for i in chosen]

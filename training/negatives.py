@@ -187,8 +187,8 @@ def synthetic(n: int, seed: int, kinds: tuple[str, ...], profile: str) -> np.nda
     return out
 
 
-def letters(images: np.ndarray, labels: np.ndarray, names: list[str], allowed: tuple[str, ...]) -> np.ndarray:
-    """The indices of images whose label (an index into `names`) is one of the `allowed` characters."""
+def letters(labels: np.ndarray, names: list[str], allowed: tuple[str, ...]) -> np.ndarray:
+    """The indices of the images whose label (an index into `names`) is one of the `allowed` characters."""
     wanted = np.array([name in allowed for name in names])
     return np.nonzero(wanted[labels])[0]
 
@@ -230,7 +230,7 @@ def training_negatives(task: Task, data_dir: Path, seed: int, share: float = 1.0
     parts = [synthetic(count - n_letters, seed, SYNTHETIC_KINDS[task.name], profile)]
     if n_letters:
         train = load_characters_train(data_dir)
-        pool = letters(train.images, train.labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
+        pool = letters(train.labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
         rng = np.random.default_rng(seed + 1)
         chosen = _chosen_letters(pool, n_letters, rng)
         framed = [served(train.images[i], profile, rng) for i in chosen]
@@ -246,14 +246,14 @@ def _chosen_letters(pool: np.ndarray, n_letters: int, rng: np.random.Generator) 
     return rng.choice(pool, n_letters, replace=False)
 
 
-def unused_letters(count: int, letter_share: float, seed: int, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def unused_letters(count: int, letter_share: float, seed: int, labels: np.ndarray) -> np.ndarray:
     """Indices of the training files' letters resembling no digit that `training_negatives` did not take.
 
     No net ever saw them, so they measure the reject class on letters without the held-out set.
-    `images`, `labels`: `load_characters_train`'s, as `training_negatives` reads them.
+    `labels`: `load_characters_train`'s, as `training_negatives` reads them.
     """
     from training.data import CHARACTER_LABELS
 
-    pool = letters(images, labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
+    pool = letters(labels, CHARACTER_LABELS, DIGIT_NEGATIVE_LETTERS)
     chosen = _chosen_letters(pool, round(count * letter_share), np.random.default_rng(seed + 1))
     return np.setdiff1d(pool, chosen)

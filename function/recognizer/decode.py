@@ -33,7 +33,6 @@ WORK_SIZE = 512  # long side the preprocessing works at: ample for a 20x20 box p
 REDUCE_FROM = 4 * WORK_SIZE  # an image this large is first box-reduced to about 2 x WORK_SIZE
 ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}  # MPO: a phone camera's JPEG
 OPENERS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # Pillow's openers for those (JPEG's opens MPO too)
-REFUSED_FORMATS = {"SVG", "PDF"}  # documents, not images: 415 like any format not allowed
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 PngImagePlugin.MAX_TEXT_MEMORY = MAX_TEXT_BYTES
