@@ -444,7 +444,7 @@ def test_a_letter_sent_to_the_digits_model_is_rejected(client, letter):
     answer = client.post("/predict", json={"strokes": LETTERS[letter], "width": 280, "height": 280}).json
     assert answer["rejected"] is True and answer["reason"] == "not_a_digit"
     assert answer["prediction"] is None and answer["confidence"] is None
-    assert len(answer["top"]) == 5 and all(entry["label"] in "0123456789" for entry in answer["top"])
+    assert len(answer["top"]) == 5 and all(entry["label"] in list("0123456789") for entry in answer["top"])
     assert answer["input"].startswith("data:image/png;base64,")  # what the model saw is still shown
 
 

@@ -114,9 +114,8 @@ def test_the_language_model_reads_a_word_where_the_glyphs_are_ambiguous(lm):
     assert reader.read(lattice, probabilities, CHARACTER_LABELS, None)[0].text == "HELL0"
     readings = reader.read(lattice, probabilities, CHARACTER_LABELS, lm)
     assert readings[0].text == "HELLO"
-    assert len(readings) <= reader.ALTERNATIVES
-    assert [r.probability for r in readings] == sorted((r.probability for r in readings), reverse=True)
-    assert sum(r.probability for r in readings) <= 1 + 1e-9
+    texts = [r.text for r in readings]  # the glyphs' own reading stays among the alternatives, less likely
+    assert "HELL0" in texts[1:] and readings[texts.index("HELL0")].probability < readings[0].probability
 
 
 def test_digits_stay_digits_in_a_number(lm):
@@ -142,9 +141,12 @@ def test_a_wide_gap_is_a_space_and_each_word_is_read_apart(lm):
 
 
 def test_the_search_is_bounded():
-    lattice = _line_lattice(list(range(20, 20 + 40 * 60, 40)))  # sixty strokes
+    lattice = _line_lattice(list(range(20, 20 + 40 * 60, 40)))  # sixty bars, 40 px apart, 61 px tall
     assert lattice.atoms == 60
-    assert len(lattice.pieces) <= lattice.atoms * reader.MAX_MERGE
+    # Each bar alone, with its next one and with its next two: four bars (126 px) are wider than
+    # MAX_PIECE_WIDTH letter heights (110 px), so no candidate merges MAX_MERGE of them.
+    assert sorted({p.end - p.start for p in lattice.pieces}) == [1, 2, 3]
+    assert len(lattice.pieces) == 60 + 59 + 58
 
 
 def _post(client, body: dict):
