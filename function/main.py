@@ -60,7 +60,7 @@ registry = ModelRegistry(MODELS_DIR)  # every model whose card is in models/
 # One request computes at a time in a worker; the others read their bodies and write their answers meanwhile.
 # CPython runs one thread's Python at a time anyway, and 8 threads handing the interpreter lock back and forth
 # through a request's ~200 numpy and Pillow calls cost 60 % more CPU per request: one worker with 8 threads
-# answered 240 canvas PNGs/s at 8 at once without this lock and 354 with it (bench/RESULTS.md, threads sweep).
+# answered 240 canvas PNGs/s at 8 at once without this lock and 354 with it (measured when the lock went in).
 COMPUTE = threading.Lock()
 
 

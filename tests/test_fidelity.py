@@ -2,9 +2,9 @@
 
 Canvas-like PNGs must read within 0.3 point (digits) / 1 point (characters)
 of the model's own accuracy on the same images; the other floors sit just
-under what was measured (with the reject-output models): canvas digits 99.14 %
-with rejections counted as errors (0.53 % rejected), canvas characters 89.32 %,
-photos 98.79 %, text lines 99.57 % / 88.67 % of characters right.
+under what was measured (with the reject-output models; README, Models): canvas
+digits 99.44 % with rejections counted as errors (0.21 % rejected), canvas
+characters 89.32 %, photos 99.26 %, text lines 99.64 % / 89.10 % of characters right.
 """
 
 from __future__ import annotations

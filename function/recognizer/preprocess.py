@@ -1,8 +1,9 @@
 """Make a drawing or a photo look like the data the models were trained on.
 
 Pure functions, arrays in and arrays out. Images are float32 in [0, 1]. The
-steps follow DESIGN.md: polarity -> (photos) even lighting, Otsu threshold,
-drop specks -> crop -> the model's profile (`mnist` or `emnist`) -> 28x28.
+steps (docs/ARCHITECTURE.md, the `ink` stage): polarity -> (photos) even
+lighting, Otsu threshold, drop specks -> crop -> the model's profile (`mnist`
+or `emnist`) -> 28x28.
 """
 
 from __future__ import annotations
