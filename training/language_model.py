@@ -142,7 +142,8 @@ def main() -> None:
     arrays = witten_bell(counts)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "english-lm.npz"
-    np.savez_compressed(path, order=np.array(ORDER), **{k: v.astype(_stored(k)) for k, v in arrays.items()})
+    # Uncompressed: inflating the compressed file took 10-15 ms of every instance's start, for 0.8 MB less.
+    np.savez(path, order=np.array(ORDER), **{k: v.astype(_stored(k)) for k, v in arrays.items()})
     model = LanguageModel.load(path)
     held_out = [w for w, _ in words if word_split(w) == "test"]
     short = [w for w in held_out if 3 <= len(w) <= 8]
