@@ -842,3 +842,53 @@ def test_several_pieces_in_digit_mode_are_pointed_out_with_number_and_text_offer
     assert page.is_checked('input[name="mode"][value="number"]')
     assert errors == []
     page.context.close()
+
+
+def test_a_missing_model_on_the_server_is_explained_without_a_useless_retry(site, browser):
+    context = browser.new_context(**DESKTOP)
+    error = {"error": {"code": "model_unavailable", "message": "the server's model files could not be loaded"}}
+    context.route(
+        f"{site['api']}/predict",
+        lambda route: route.fulfill(
+            status=503, json=error, headers={"Access-Control-Allow-Origin": "*"}, content_type="application/json"
+        ),
+    )
+    page = context.new_page()
+    page.goto(site["url"])
+    draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
+    shown = page.inner_text("#error-message")
+    assert "cannot read this way right now" in shown and "Another mode" in shown, shown
+    assert page.is_hidden("#retry"), "trying again cannot help until the operator restores the files"
+    context.close()
+
+
+def test_a_stroke_over_an_imported_picture_can_be_undone_and_the_picture_comes_back(site, browser, tmp_path):
+    png = tmp_path / "three.png"
+    digit_image("3", 300).save(png)
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_json) if "/predict" in request.url else None)
+    page.set_input_files("#file", str(png))
+    assert wait_for_answer(page) == "3"
+    box = pad_box(page)
+    draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + 20) for i in range(10)]])  # a stray touch
+    page.click("#undo")
+    assert page.evaluate(INK_PIXELS) > 0, "the picture did not come back"
+    page.click("#predict")
+    assert wait_for_answer(page) == "3"
+    assert "image" in sent[-1] and "strokes" not in sent[-1]
+    assert errors == []
+    page.context.close()
+
+
+def test_a_file_that_is_not_an_image_picked_in_the_file_picker_is_explained(site, browser, tmp_path):
+    document = tmp_path / "notes.pdf"
+    document.write_bytes(b"%PDF-1.4\n%...\n")
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page.set_input_files("#file", str(document))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
+    assert "notes.pdf is not an image" in page.inner_text("#error-message")
+    assert errors == []
+    page.context.close()

@@ -5,7 +5,7 @@
 export const TIMEOUT_MS = 10_000;
 
 export class ServiceError extends Error {
-  /** kind: "unreachable" | "timeout" | "rejected" (4xx) | "failed" (5xx, bad answer) | "cancelled" */
+  /** kind: "unreachable" | "timeout" | "rejected" (4xx) | "unavailable" (a model missing) | "failed" (5xx, bad answer) | "cancelled" */
   constructor(kind, message, { status = 0, code = "", detail = "" } = {}) {
     super(message);
     this.kind = kind;
@@ -95,6 +95,16 @@ function readAnswer(url, response, text) {
     code,
     detail: `POST ${url}: HTTP ${response.status}${code ? ` ${code}` : ""}${said ? `: ${said}` : ""}.`,
   };
+  if (code === "model_unavailable") {
+    // An operator problem that retrying does not fix; other modes (or reading text character by character,
+    // which needs no language model) may still answer.
+    throw new ServiceError(
+      "unavailable",
+      "The recognition service cannot read this way right now (its model files are missing on the server). " +
+        "Another mode may still work; for text, try reading character by character.",
+      details,
+    );
+  }
   if (response.status === 429) {
     throw new ServiceError("rejected", "The recognition service is busy right now: try again in a moment.", details);
   }

@@ -15,6 +15,7 @@ export class DrawingPad {
     this.penWidth = 14;
     this.strokes = []; // [{ width, points: [[x, y], ...] }]
     this.picture = null; // { bitmap, width, height, dataUrl, name }
+    this.covered = null; // the picture the first stroke replaced: undoing that stroke brings it back
     this.boxes = []; // [{ box: [x, y, w, h], label }] in stroke or picture coordinates
     this.words = []; // word boxes, the same way, drawn around the character boxes
     this.colors = readColors(canvas);
@@ -25,6 +26,9 @@ export class DrawingPad {
     canvas.addEventListener("pointermove", (event) => this.#move(event));
     canvas.addEventListener("pointerup", (event) => this.#up(event, true));
     canvas.addEventListener("pointercancel", (event) => this.#up(event, false));
+    // Capture lost without a pointerup (the window lost focus mid-stroke): end the stroke, or the pad
+    // would ignore every later pointer.
+    canvas.addEventListener("lostpointercapture", (event) => this.#up(event, false));
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
     new ResizeObserver(() => this.#resize()).observe(canvas);
     this.#resize();
@@ -70,8 +74,10 @@ export class DrawingPad {
 
   /** Removes the last stroke (or the imported picture); false if there was nothing to undo. */
   undo() {
-    if (this.strokes.length > 0) this.strokes.pop();
-    else if (this.picture) this.#dropPicture();
+    if (this.strokes.length > 0) {
+      this.strokes.pop();
+      if (this.strokes.length === 0 && this.covered) [this.picture, this.covered] = [this.covered, null];
+    } else if (this.picture) this.#dropPicture();
     else return false;
     this.boxes = [];
     this.words = [];
@@ -106,7 +112,9 @@ export class DrawingPad {
   // A photo's bitmap can hold 50-200 MB; free it now rather than at some later garbage collection.
   #dropPicture() {
     this.picture?.bitmap.close();
+    this.covered?.bitmap.close();
     this.picture = null;
+    this.covered = null;
   }
 
   #down(event) {
@@ -114,7 +122,7 @@ export class DrawingPad {
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
     this.canvas.focus({ preventScroll: true });
-    this.#dropPicture(); // drawing replaces an imported picture
+    if (this.picture) [this.covered, this.picture] = [this.picture, null]; // drawing replaces an imported picture
     this.boxes = [];
     this.words = [];
     const stroke = { width: this.penWidth, points: [this.#point(event)] };

@@ -148,10 +148,16 @@ function advice(answer) {
 }
 
 function showAnswer(answer) {
-  ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name });
-  const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? "?" : c.prediction }));
+  // A character the model rejected is still read (the answer line has it): its box says so with a "?".
+  const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? `${c.prediction}?` : c.prediction }));
   const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
-  if (!pad.isDrawing()) pad.setBoxes(answer.mode === "text" ? boxes : [], answer.mode === "text" ? words : []);
+  const text = answer.mode === "text";
+  // The boxes belong to the best reading; another reading chosen may split the ink differently.
+  const onChoose = (reading) => {
+    if (!pad.isDrawing()) pad.setBoxes(reading === answer.text ? boxes : [], reading === answer.text ? words : []);
+  };
+  ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name, onChoose });
+  if (!pad.isDrawing()) pad.setBoxes(text ? boxes : [], text ? words : []);
 }
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
@@ -190,6 +196,7 @@ function scheduleLive() {
 
 function reset() {
   cancelRequest();
+  importing++; // a picture still loading would come back after Clear
   pad.clear();
   updatePlaceholder();
   ui.showIdle(choice().prompt);
@@ -209,7 +216,10 @@ async function importFile(file) {
   try {
     picture = await loadPicture(file);
   } catch (error) {
-    if (number === importing) ui.showError(error.message);
+    if (number === importing) {
+      ui.showError(error.message);
+      ui.reveal(); // on a phone the error is below the pad
+    }
     return;
   }
   if (number !== importing) {
@@ -257,7 +267,7 @@ $("import").addEventListener("click", () => $("file").click());
 $("camera").addEventListener("click", () => $("camera-file").click());
 for (const input of [$("file"), $("camera-file")]) {
   input.addEventListener("change", async () => {
-    await importFile(firstImageFile(input.files));
+    await importFile(input.files[0] ?? null); // a non-image picked under "All files" gets loadPicture's message
     input.value = ""; // choosing the same file again is a new import
   });
 }
@@ -277,7 +287,10 @@ document.addEventListener("drop", (event) => {
   dropZone.classList.remove("dragging");
   const file = firstImageFile(event.dataTransfer.files);
   if (file) importFile(file);
-  else ui.showError("That was not an image; drop a PNG or JPEG photo or scan of handwriting.");
+  else {
+    ui.showError("That was not an image; drop a PNG or JPEG photo or scan of handwriting.");
+    ui.reveal();
+  }
 });
 document.addEventListener("paste", (event) => {
   const file = firstImageFile(event.clipboardData?.files);
@@ -291,7 +304,7 @@ document.addEventListener("keydown", (event) => {
   const onControl = event.target.closest?.("button, a, summary, input[type=file]");
   if (event.key === "Enter" && !onControl && !event.repeat) {
     event.preventDefault();
-    runPrediction();
+    if (!$("predict").disabled) runPrediction(); // not again while the same drawing is being read
   } else if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key?.toLowerCase() === "z") {
     event.preventDefault();
     undo();

@@ -256,7 +256,7 @@ function chip({ prediction, confidence, rejected }) {
   const item = document.createElement("li");
   const unsure = !rejected && confidence < UNSURE_BELOW;
   item.className = rejected ? "rejected-char" : unsure ? "unsure-char" : "";
-  const value = rejected ? "not a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
-  item.append(span("char", rejected ? "?" : prediction), span("", value));
+  const value = rejected ? "may not be a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
+  item.append(span("char", rejected ? `${prediction}?` : prediction), span("", value));
   return item;
 }
