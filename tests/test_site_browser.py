@@ -892,3 +892,18 @@ def test_a_file_that_is_not_an_image_picked_in_the_file_picker_is_explained(site
     assert "notes.pdf is not an image" in page.inner_text("#error-message")
     assert errors == []
     page.context.close()
+
+
+def test_a_large_picture_is_scaled_down_and_re_encoded_before_sending(site, browser, tmp_path):
+    big = tmp_path / "scan.png"
+    digit_image("3", 3000).save(big)  # over the page's 2048 px: sent as a smaller JPEG
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_json) if "/predict" in request.url else None)
+    page.set_input_files("#file", str(big))
+    assert wait_for_answer(page) == "3"
+    header, _, data = sent[-1]["image"].partition(",")
+    assert header == "data:image/jpeg;base64"
+    assert max(Image.open(io.BytesIO(base64.b64decode(data))).size) == 2048
+    assert errors == []
+    page.context.close()

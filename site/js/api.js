@@ -3,6 +3,7 @@
 // a detail for whoever runs the site (the address tried, the status, what the server said).
 
 export const TIMEOUT_MS = 10_000;
+const UPLOAD_BYTES_PER_S = 100_000; // a slow mobile uplink: a large body gets this long to go up, on top
 
 export class ServiceError extends Error {
   /** kind: "unreachable" | "timeout" | "rejected" (4xx) | "unavailable" (a model missing) | "failed" (5xx, bad answer) | "cancelled" */
@@ -23,6 +24,8 @@ export class ServiceError extends Error {
 /** Sends one request body (strokes or image, model, mode) and resolves to the service's answer. */
 export async function predict(apiUrl, body, { signal, timeoutMs = TIMEOUT_MS } = {}) {
   const url = `${apiUrl.replace(/\/+$/, "")}/predict`;
+  const payload = JSON.stringify(body);
+  timeoutMs += Math.round((1000 * payload.length) / UPLOAD_BYTES_PER_S);
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -38,7 +41,7 @@ export async function predict(apiUrl, body, { signal, timeoutMs = TIMEOUT_MS } =
       response = await fetch(url, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(body),
+        body: payload,
         signal: controller.signal,
       });
       text = await response.text();
@@ -46,8 +49,8 @@ export async function predict(apiUrl, body, { signal, timeoutMs = TIMEOUT_MS } =
       if (timedOut) {
         throw new ServiceError(
           "timeout",
-          `The recognition service did not answer within ${timeoutMs / 1000} s. It may be busy or starting up: try again.`,
-          { detail: `POST ${url}: no answer within ${timeoutMs / 1000} s.` },
+          `The recognition service did not answer within ${Math.round(timeoutMs / 1000)} s. It may be busy or starting up: try again.`,
+          { detail: `POST ${url}: no answer within ${Math.round(timeoutMs / 1000)} s.` },
         );
       }
       if (signal?.aborted) throw new ServiceError("cancelled", "The request was replaced by a newer one.");

@@ -147,7 +147,7 @@ function advice(answer) {
   return null;
 }
 
-function showAnswer(answer) {
+function showAnswer(answer, { boxesFit = true } = {}) {
   // A character the model rejected is still read (the answer line has it): its box says so with a "?".
   const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? `${c.prediction}?` : c.prediction }));
   const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
@@ -157,7 +157,7 @@ function showAnswer(answer) {
     if (!pad.isDrawing()) pad.setBoxes(reading === answer.text ? boxes : [], reading === answer.text ? words : []);
   };
   ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name, onChoose });
-  if (!pad.isDrawing()) pad.setBoxes(text ? boxes : [], text ? words : []);
+  if (!pad.isDrawing()) pad.setBoxes(text && boxesFit ? boxes : [], text && boxesFit ? words : []);
 }
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
@@ -173,11 +173,14 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
     `Reading your drawing as ${choice().name}…`,
     "Still waiting for the recognition service: it may be starting up, which can take several seconds…",
   );
+  const sentSize = { ...pad.size }; // the boxes come back in these coordinates
   try {
     const answer = await predict(API_URL, requestBody(), { signal: current.signal });
     if (request !== current) return;
     request = null;
-    showAnswer(answer);
+    // A turned phone resized the pad meanwhile: the strokes were rescaled, the answer's boxes were not.
+    const boxesFit = pad.picture !== null || (pad.size.width === sentSize.width && pad.size.height === sentSize.height);
+    showAnswer(answer, { boxesFit });
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
     request = null;

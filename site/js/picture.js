@@ -1,8 +1,10 @@
 // Imported images (file picker, camera, drag and drop, paste) -> a picture the pad can show and the API can read.
 
 const SENT_AS_IS = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif"]; // what the service decodes
-const MAX_SENT_BYTES = 7 * 1024 * 1024; // base64 adds a third; the service takes 10 MB
-const MAX_SIDE = 2048; // larger photos are scaled down before sending
+// Larger files and photos are scaled down and re-encoded before sending: the service reads a line at
+// 512 px on its long side anyway, and a phone's 5-10 MB photo would take most of a slow uplink's minute.
+const MAX_SENT_BYTES = 1.5 * 1024 * 1024;
+const MAX_SIDE = 2048;
 
 /** File -> { bitmap, width, height, dataUrl, name }; throws Error with a message for the person. */
 export async function loadPicture(file) {
