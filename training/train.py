@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clean-epochs", type=int, help="override the recipe's epochs without augmentation")
     parser.add_argument("--served-epochs", type=int, help="override the recipe's final epochs on served images")
     parser.add_argument("--augment", type=float, help="override the augmentation strength (1.0: see augment.py)")
-    parser.add_argument("--elastic", type=float, help="also distort elastically, with this alpha (see augment.py)")
     parser.add_argument("--architecture", help="override the recipe's architecture (see training/model.py)")
     parser.add_argument("--no-reject", action="store_true", help="train without the reject class")
     parser.add_argument("--limit", type=int, help="train on the first N images only (smoke tests)")
@@ -94,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         "clean_epochs": args.clean_epochs,
         "served_epochs": args.served_epochs,
         "augment": args.augment,
-        "elastic": args.elastic,
         "architecture": args.architecture,
     }
     recipe |= {key: value for key, value in overrides.items() if value is not None}
@@ -145,8 +143,6 @@ def run_name(options: Options) -> str:
         name += "-reject"
     if float(recipe["augment"]) not in (0.0, 1.0):
         name += f"-augment{recipe['augment']}"
-    if recipe.get("elastic"):
-        name += f"-elastic{recipe['elastic']:g}"
     if recipe.get("clean_epochs"):
         name += f"-{recipe['clean_epochs']}clean"
     if recipe.get("served_epochs"):
@@ -273,9 +269,7 @@ def _fit(model, options: Options, data: Prepared, name: str) -> None:
         if initial_epoch >= until:
             continue
         model.fit(
-            augmented_batches(
-                images(), y[fit], BATCH_SIZE, augment, SEED, float(recipe.get("elastic") or 0) * bool(augment)
-            ),
+            augmented_batches(images(), y[fit], BATCH_SIZE, augment, SEED),
             validation_data=(x[data.val][..., None] / 255.0, y[data.val]),
             epochs=until,
             initial_epoch=initial_epoch,
