@@ -607,8 +607,17 @@ def test_undo_clear_and_pen_width(site, browser):
     page.focus("#pen-width")
     page.keyboard.press("End")  # thickest pen
     draw_with_mouse(page, first)
-    assert page.evaluate(INK_PIXELS) > 5 * thin
+    thick = page.evaluate(INK_PIXELS)
+    assert thick > 5 * thin
     page.click("#clear")
+    assert page.evaluate(INK_PIXELS) == 0
+    page.keyboard.press("Control+z")  # a Clear by mistake is undone
+    assert page.evaluate(INK_PIXELS) == thick
+    page.keyboard.press("Escape")
+    assert page.evaluate(INK_PIXELS) == 0
+    draw_with_mouse(page, second)  # a new drawing: what was cleared is gone for good
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
     assert page.evaluate(INK_PIXELS) == 0
     draw_with_mouse(page, second)
     page.keyboard.press("Delete")

@@ -16,6 +16,7 @@ export class DrawingPad {
     this.strokes = []; // [{ width, points: [[x, y], ...] }]
     this.picture = null; // { bitmap, width, height, dataUrl, name }
     this.covered = null; // the picture the first stroke replaced: undoing that stroke brings it back
+    this.cleared = null; // what Clear removed ({ strokes, picture }): Undo on the empty pad brings it back
     this.boxes = []; // [{ box: [x, y, w, h], label }] in stroke or picture coordinates
     this.words = []; // word boxes, the same way, drawn around the character boxes
     this.colors = readColors(canvas);
@@ -54,6 +55,7 @@ export class DrawingPad {
   setPicture(picture) {
     this.strokes = [];
     this.#dropPicture();
+    this.#forgetCleared();
     this.picture = picture;
     this.boxes = [];
     this.words = [];
@@ -72,22 +74,32 @@ export class DrawingPad {
     this.redraw();
   }
 
-  /** Removes the last stroke (or the imported picture); false if there was nothing to undo. */
+  /** Removes the last stroke (or the imported picture), or brings back what Clear removed; false if nothing. */
   undo() {
     if (this.strokes.length > 0) {
       this.strokes.pop();
       if (this.strokes.length === 0 && this.covered) [this.picture, this.covered] = [this.covered, null];
     } else if (this.picture) this.#dropPicture();
-    else return false;
+    else if (this.cleared) {
+      ({ strokes: this.strokes, picture: this.picture } = this.cleared);
+      this.cleared = null;
+    } else return false;
     this.boxes = [];
     this.words = [];
     this.redraw();
     return true;
   }
 
+  /** Empties the pad; Undo right after brings the drawing back (an Esc pressed by mistake). */
   clear() {
+    if (!this.isEmpty()) {
+      this.#forgetCleared();
+      this.covered?.bitmap.close();
+      this.cleared = { strokes: this.strokes, picture: this.picture };
+      this.picture = null;
+      this.covered = null;
+    }
     this.strokes = [];
-    this.#dropPicture();
     this.boxes = [];
     this.words = [];
     this.active = null;
@@ -109,6 +121,11 @@ export class DrawingPad {
     this.#drawBoxes();
   }
 
+  #forgetCleared() {
+    this.cleared?.picture?.bitmap.close();
+    this.cleared = null;
+  }
+
   // A photo's bitmap can hold 50-200 MB; free it now rather than at some later garbage collection.
   #dropPicture() {
     this.picture?.bitmap.close();
@@ -123,6 +140,7 @@ export class DrawingPad {
     this.canvas.setPointerCapture(event.pointerId);
     this.canvas.focus({ preventScroll: true });
     if (this.picture) [this.covered, this.picture] = [this.picture, null]; // drawing replaces an imported picture
+    this.#forgetCleared(); // a new drawing: what was cleared before is gone
     this.boxes = [];
     this.words = [];
     const stroke = { width: this.penWidth, points: [this.#point(event)] };
@@ -167,7 +185,9 @@ export class DrawingPad {
     if (old.width && (rect.width !== old.width || rect.height !== old.height)) {
       // One factor for both axes, the smaller: the drawing keeps its shape and stays on the pad.
       const factor = Math.min(rect.width / old.width, rect.height / old.height);
-      for (const stroke of this.strokes) stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
+      for (const stroke of [...this.strokes, ...(this.cleared?.strokes ?? [])]) {
+        stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
+      }
       this.boxes = [];
       this.words = [];
     }
