@@ -7,6 +7,7 @@ the deployed function's server layer does. bench/hostile.py measures the costs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import io
@@ -15,6 +16,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -333,18 +335,28 @@ def test_every_hostile_request_gets_its_documented_answer_and_never_a_500(server
 # --- corrupt models -----------------------------------------------------------------------------------------
 
 
-def test_a_changed_language_model_is_refused_health_says_so_and_the_rest_serves(tmp_path):
+@contextlib.contextmanager
+def serving_models_with_one_byte_changed(folder: Path, name: str):
+    """The function serving a copy of models/ in which one byte of `name` is flipped; yields its URL."""
     for path in MODELS_DIR.iterdir():
         if path.is_file():
-            shutil.copy(path, tmp_path / path.name)
-    language_model = bytearray((tmp_path / "english-lm.npz").read_bytes())
-    language_model[len(language_model) // 2] ^= 0x01
-    (tmp_path / "english-lm.npz").write_bytes(bytes(language_model))
+            shutil.copy(path, folder / path.name)
+    data = bytearray((folder / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (folder / name).write_bytes(bytes(data))
     port = free_port()
-    process = start_function(port, MODELS_DIR=str(tmp_path))
+    process = start_function(port, MODELS_DIR=str(folder))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/nowhere", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_changed_language_model_is_refused_health_says_so_and_the_rest_serves(tmp_path):
+    with serving_models_with_one_byte_changed(tmp_path, "english-lm.npz") as url:
         status, _, health = call(url + "/health")
         assert status == 200 and health["status"] == "degraded" and health["unavailable"] == ["english-lm"]
         assert set(health["models"]) == {"characters", "digits"}
@@ -352,24 +364,11 @@ def test_a_changed_language_model_is_refused_health_says_so_and_the_rest_serves(
         assert status == 503 and answer["error"]["code"] == "model_unavailable"
         status, _, answer = call(url + "/predict?model=characters&mode=text&context=none", png(drawn()), "image/png")
         assert status == 200 and answer["text"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_model_file_with_one_byte_changed_is_refused_and_the_other_serves(tmp_path):
     """The lead's integrity check, end to end: one flipped byte in a copy of the digits model."""
-    for path in MODELS_DIR.iterdir():
-        if path.is_file():
-            shutil.copy(path, tmp_path / path.name)
-    digits = bytearray((tmp_path / "digits.tflite").read_bytes())
-    digits[len(digits) // 2] ^= 0x01
-    (tmp_path / "digits.tflite").write_bytes(bytes(digits))
-    port = free_port()
-    process = start_function(port, MODELS_DIR=str(tmp_path))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/nowhere", process)
+    with serving_models_with_one_byte_changed(tmp_path, "digits.tflite") as url:
         status, _, health = call(url + "/health")
         assert status == 200 and health["status"] == "degraded" and health["unavailable"] == ["digits"]
         assert set(health["models"]) == {"characters"}
@@ -379,6 +378,3 @@ def test_a_model_file_with_one_byte_changed_is_refused_and_the_other_serves(tmp_
         status, _, answer = call(url + "/predict?model=characters", png(drawn()), "image/png")
         characters = hashlib.sha256((tmp_path / "characters.tflite").read_bytes()).hexdigest()
         assert status == 200 and answer["model_version"] == characters
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
