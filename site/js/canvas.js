@@ -94,11 +94,10 @@ export class DrawingPad {
   clear() {
     if (!this.isEmpty()) {
       this.#forgetCleared();
-      this.covered?.bitmap.close();
       this.cleared = { strokes: this.strokes, picture: this.picture };
-      this.picture = null;
-      this.covered = null;
+      this.picture = null; // kept in `cleared`: not closed below
     }
+    this.#dropPicture(); // a picture a stroke covered goes for good
     this.strokes = [];
     this.boxes = [];
     this.words = [];

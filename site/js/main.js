@@ -151,13 +151,13 @@ function showAnswer(answer, { boxesFit = true } = {}) {
   // A character the model rejected is still read (the answer line has it): its box says so with a "?".
   const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? `${c.prediction}?` : c.prediction }));
   const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
-  const text = answer.mode === "text";
-  // The boxes belong to the best reading; another reading chosen may split the ink differently.
-  const onChoose = (reading) => {
-    if (!pad.isDrawing()) pad.setBoxes(reading === answer.text ? boxes : [], reading === answer.text ? words : []);
+  const showBoxes = (shown) => {
+    if (!pad.isDrawing()) pad.setBoxes(shown && boxesFit ? boxes : [], shown && boxesFit ? words : []);
   };
+  // The boxes belong to the best reading; another reading chosen may split the ink differently.
+  const onChoose = (reading) => showBoxes(reading === answer.text);
   ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name, onChoose });
-  if (!pad.isDrawing()) pad.setBoxes(text && boxesFit ? boxes : [], text && boxesFit ? words : []);
+  showBoxes(answer.mode === "text");
 }
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
