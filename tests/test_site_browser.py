@@ -916,3 +916,26 @@ def test_a_large_picture_is_scaled_down_and_re_encoded_before_sending(site, brow
     assert max(Image.open(io.BytesIO(base64.b64decode(data))).size) == 2048
     assert errors == []
     page.context.close()
+
+
+def light_on_transparent(digit: str, size: int) -> Image.Image:
+    """A digit in white strokes on fully transparent pixels, as a canvas exported by a dark-themed app."""
+    ink = 255 - np.asarray(digit_image(digit, size, ink=0))
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = 255, ink
+    return Image.fromarray(rgba, "RGBA")
+
+
+@pytest.mark.parametrize("size", [300, 3000])  # sent as it is / scaled down and re-encoded by the page
+def test_light_strokes_on_a_transparent_picture_are_shown_and_read(site, browser, tmp_path, size):
+    png = tmp_path / "export.png"
+    light_on_transparent("3", size).save(png)
+    page, errors = open_page(browser, site["url"], color_scheme="light", **DESKTOP)
+    page.set_input_files("#file", str(png))
+    assert wait_for_answer(page) == "3"
+    box = pad_box(page)
+    shown = box["width"] * box["height"] * page.evaluate("devicePixelRatio") ** 2
+    # The transparent pixels are shown black (as the service reads them), not the white paper they vanished on.
+    assert page.evaluate(INK_PIXELS) > 0.2 * shown
+    assert errors == []
+    page.context.close()

@@ -14,7 +14,7 @@ export class DrawingPad {
     this.onStrokeEnd = onStrokeEnd;
     this.penWidth = 14;
     this.strokes = []; // [{ width, points: [[x, y], ...] }]
-    this.picture = null; // { bitmap, width, height, dataUrl, name }
+    this.picture = null; // { bitmap, width, height, dataUrl, name, backdrop }
     this.covered = null; // the picture the first stroke replaced: undoing that stroke brings it back
     this.cleared = null; // what Clear removed ({ strokes, picture }): Undo on the empty pad brings it back
     this.boxes = []; // [{ box: [x, y, w, h], label }] in stroke or picture coordinates
@@ -114,7 +114,12 @@ export class DrawingPad {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     if (this.picture) {
       const { scale, dx, dy } = this.#pictureFit();
-      ctx.drawImage(this.picture.bitmap, dx, dy, this.picture.width * scale, this.picture.height * scale);
+      const [width, height] = [this.picture.width * scale, this.picture.height * scale];
+      if (this.picture.backdrop) {
+        ctx.fillStyle = this.picture.backdrop; // what its transparent pixels stand for, as the service reads them
+        ctx.fillRect(dx, dy, width, height);
+      }
+      ctx.drawImage(this.picture.bitmap, dx, dy, width, height);
     }
     for (const stroke of this.strokes) drawStroke(ctx, stroke, this.colors.ink);
     this.#drawBoxes();

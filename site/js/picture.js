@@ -6,7 +6,10 @@ const SENT_AS_IS = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image
 const MAX_SENT_BYTES = 1.5 * 1024 * 1024;
 const MAX_SIDE = 2048;
 
-/** File -> { bitmap, width, height, dataUrl, name }; throws Error with a message for the person. */
+/**
+ * File -> { bitmap, width, height, dataUrl, name, backdrop }; throws Error with a message for the person.
+ * `backdrop` is the colour the picture's transparent pixels stand for (null if it has none).
+ */
 export async function loadPicture(file) {
   const name = file.name || "the pasted image";
   if (file.type && !file.type.startsWith("image/")) {
@@ -19,12 +22,13 @@ export async function loadPicture(file) {
     throw new Error(`The browser could not open ${name} as an image; try a PNG or JPEG file.`);
   }
   const { width, height } = bitmap;
+  const backdrop = backdropOf(bitmap);
   if (SENT_AS_IS.includes(file.type) && file.size <= MAX_SENT_BYTES && Math.max(width, height) <= MAX_SIDE) {
-    return { bitmap, width, height, dataUrl: await readDataUrl(file), name };
+    return { bitmap, width, height, dataUrl: await readDataUrl(file), name, backdrop };
   }
-  const smaller = await reencode(bitmap);
+  const smaller = await reencode(bitmap, backdrop ?? "#ffffff");
   bitmap.close(); // the full-size photo is no longer needed
-  return { ...smaller, name };
+  return { ...smaller, name, backdrop };
 }
 
 /** The first image file in a list of files or data-transfer items, or null. */
@@ -44,8 +48,33 @@ function readDataUrl(blob) {
   });
 }
 
-// Draws the image (at most MAX_SIDE on its long side) on white and encodes it as JPEG.
-async function reencode(source) {
+// The service shows transparent pixels as white behind dark ink and as black behind light ink (the opaque
+// pixels' mean grey level decides: function/recognizer/decode.py flatten_to_gray); the pad and a re-encoded
+// photo show them the same way, so light strokes exported on a transparent canvas stay visible.
+const BACKDROP_SAMPLE = 256; // the rule is applied to a copy at most this many px on its long side
+function backdropOf(bitmap) {
+  const scale = Math.min(1, BACKDROP_SAMPLE / Math.max(bitmap.width, bitmap.height));
+  const width = Math.max(1, Math.round(bitmap.width * scale));
+  const height = Math.max(1, Math.round(bitmap.height * scale));
+  const ctx = new OffscreenCanvas(width, height).getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0, width, height);
+  const pixels = ctx.getImageData(0, 0, width, height).data;
+  let transparent = false;
+  let sum = 0;
+  let opaque = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    if (pixels[i + 3] < 255) transparent = true;
+    if (pixels[i + 3] > 127) {
+      sum += 0.299 * pixels[i] + 0.587 * pixels[i + 1] + 0.114 * pixels[i + 2];
+      opaque++;
+    }
+  }
+  if (!transparent) return null;
+  return opaque && sum / opaque > 127 ? "#000000" : "#ffffff";
+}
+
+// Draws the image (at most MAX_SIDE on its long side) on `backdrop` and encodes it as JPEG.
+async function reencode(source, backdrop) {
   const scale = Math.min(1, MAX_SIDE / Math.max(source.width, source.height));
   const width = Math.max(1, Math.round(source.width * scale));
   const height = Math.max(1, Math.round(source.height * scale));
@@ -53,7 +82,7 @@ async function reencode(source) {
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#ffffff";
+  ctx.fillStyle = backdrop;
   ctx.fillRect(0, 0, width, height);
   ctx.drawImage(source, 0, 0, width, height);
   const bitmap = await createImageBitmap(canvas);
