@@ -28,7 +28,8 @@ def test_language_model_card_is_not_a_classifier_and_fits():
     assert "labels" not in card  # serving lists classifiers by their cards' labels
     assert (MODELS_DIR / card["file"]).stat().st_size <= MAX_LM_BYTES
     assert card["size_bytes"] == (MODELS_DIR / card["file"]).stat().st_size
-    assert card["perplexity"]["held_out_words"] < card["perplexity"]["uniform"] / 2
+    # 15.9 per symbol measured on the rare words ranked after its vocabulary (names, jargon among them)
+    assert card["perplexity"]["held_out_words"] < 17 < card["perplexity"]["uniform"]
     assert "CC-BY-SA" in card["licence"]
 
 
@@ -44,6 +45,25 @@ def test_language_model_knows_english(lm):
     assert lm.word_logprob("quick") > lm.word_logprob("qvick") + 3
     assert lm.next_logprobs((BOUNDARY, ALPHABET.index("q")))[ALPHABET.index("u")] > np.log(0.5)
     assert lm.next_logprobs((BOUNDARY,)).shape == (SYMBOLS,)
+
+
+@pytest.mark.parametrize(("word", "misread"), [("for", "fon"), ("have", "hove"), ("this", "thls"), ("with", "wlth")])
+def test_language_model_knows_the_commonest_words(lm, word, misread):
+    # The model learns every word of its vocabulary: one that held a fifth of them out (words like these
+    # among them) found "fon" likelier than "for".
+    assert lm.word_logprob(word) > lm.word_logprob(misread) + 1.5
+
+
+def test_tuning_and_evaluation_words_are_apart_and_rare_words_are_unknown():
+    from training.language_model import english_words
+    from training.text_eval import RARE_SHARE, line_words
+
+    vocabulary = {w for w, _ in english_words()}
+    tune, test = line_words("tune"), line_words("test")
+    assert not set(tune) & set(test)
+    for words in (tune, test):
+        rare = [w for w in words if w not in vocabulary]
+        assert abs(len(rare) / len(words) - RARE_SHARE) < 0.01
 
 
 def _ink(shapes: list[tuple], size: tuple[int, int] = (400, 100)) -> np.ndarray:
@@ -180,13 +200,14 @@ def test_text_answers_alternatives_and_word_boxes(client, context):
 
 FLOOR_LINES = 150  # per set: a fixed, seeded sample of held-out lines (training/text_eval.py)
 # Exact-line accuracy floors just under what this exact sample measured (README has the n = 500 table).
-FLOORS = {  # measured on this sample, the search weighing the reject output: 0.867, 0.893, 0.993, 0.613, 0.807, 0.967
-    "words apart": 0.85,
-    "words touching": 0.87,
-    "numbers": 0.98,
+FLOORS = {  # measured on this sample with the language model that knows its whole vocabulary (and the words drawn
+    # as training/text_eval.line_words draws them): 0.887, 0.847, 0.980, 0.613, 0.773, 0.940
+    "words apart": 0.87,
+    "words touching": 0.83,
+    "numbers": 0.97,
     "codes": 0.60,  # read in `words` context, as a client that does not say `none` would
-    "two words": 0.79,
-    "digits model": 0.95,  # 0.953 before the digits net learnt that two digits framed as one are none
+    "two words": 0.76,
+    "digits model": 0.93,
 }
 
 

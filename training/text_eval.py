@@ -7,8 +7,8 @@ character error rate of the per-blob reader (one guess per connected piece, as
 text mode read before the search) beside the search reader. `--tune` instead
 searches the reader's weights on lines made from TRAINING glyphs only (the
 validation slice of MNIST train and of EMNIST byclass/bymerge test, which the
-models were not fitted on) and words the language model never saw
-(`word_split` == "tune"), and prints the weights to put in reader.WEIGHTS and
+models were not fitted on) and words never used in evaluation
+(`word_split` == "tune", see `line_words`), and prints the weights to put in reader.WEIGHTS and
 reader.PLAIN_WEIGHTS;
 `--fit-cuts` fits reader.CUT_MODEL on such lines.
 
@@ -42,12 +42,13 @@ from training.data import (
     load_mnist,
     split,
 )
-from training.language_model import english_words, word_split
+from training.language_model import english_words, rare_words, word_split
 
 ROOT = Path(__file__).resolve().parent.parent
 
 LINES = 500  # per set
-WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words
+WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words ...
+RARE_SHARE = 0.1  # ... and this share from rare ones, ranked after the language model's vocabulary
 APART = (0.15, 0.6)  # gap between letters, as a share of the letter height
 TOUCHING = (-0.05, 0.12)
 WORD_GAP = (1.0, 1.6)
@@ -230,14 +231,23 @@ def build(
     else:
         characters = _validation_glyphs(load_characters_train(data_dir), CHARACTER_LABELS)
         mnist = _validation_glyphs(load_mnist(data_dir, "train"), DIGIT_LABELS)
-    keep = {"heldout": ("train", "test"), "train": ("train", "tune")}[source]
-    words = [w for w, _ in english_words()[:WORD_RANKS] if 3 <= len(w) <= 8 and word_split(w) in keep]
+    words = line_words("test" if source == "heldout" else "tune")
     sets = {}
     for kind in kinds:
         model = "digits" if kind == "digits model" else "characters"
         glyphs = mnist if model == "digits" else characters
         sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
     return sets
+
+
+def line_words(part: str) -> list[str]:
+    """The words lines are written with: `part` ('tune' or 'test') of the WORD_RANKS most frequent words of 3-8
+    letters, which the language model knows, and RARE_SHARE of them rare words it never saw (language_model.py)."""
+    known = [w for w, _ in english_words()[:WORD_RANKS] if 3 <= len(w) <= 8 and word_split(w) == part]
+    rare = [w for w, _ in rare_words() if 3 <= len(w) <= 8 and word_split(w) == part]
+    count = round(len(known) * RARE_SHARE / (1 - RARE_SHARE))
+    chosen = np.random.default_rng(len(part)).choice(len(rare), count, replace=False)
+    return known + [rare[i] for i in sorted(chosen)]
 
 
 def cut_examples(lines: list[Line]) -> tuple[np.ndarray, np.ndarray]:
