@@ -56,7 +56,10 @@ function backdropOf(bitmap) {
   const scale = Math.min(1, BACKDROP_SAMPLE / Math.max(bitmap.width, bitmap.height));
   const width = Math.max(1, Math.round(bitmap.width * scale));
   const height = Math.max(1, Math.round(bitmap.height * scale));
-  const ctx = new OffscreenCanvas(width, height).getContext("2d", { willReadFrequently: true });
+  const canvas = document.createElement("canvas"); // not OffscreenCanvas: Safari before 16.4 lacks it
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0, width, height);
   const pixels = ctx.getImageData(0, 0, width, height).data;
   let transparent = false;
