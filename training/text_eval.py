@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LINES = 500  # per set
 WORD_RANKS = 50_000  # evaluation words come from this many most frequent English words ...
 RARE_SHARE = 0.1  # ... and this share from rare ones, ranked after the language model's vocabulary
+RARE_WORDS_SEED = 4  # which rare words (both halves draw with it, from pools that share no word)
 APART = (0.15, 0.6)  # gap between letters, as a share of the letter height
 TOUCHING = (-0.05, 0.12)
 WORD_GAP = (1.0, 1.6)
@@ -246,7 +247,7 @@ def line_words(part: str) -> list[str]:
     known = [w for w, _ in english_words()[:WORD_RANKS] if 3 <= len(w) <= 8 and word_split(w) == part]
     rare = [w for w, _ in rare_words() if 3 <= len(w) <= 8 and word_split(w) == part]
     count = round(len(known) * RARE_SHARE / (1 - RARE_SHARE))
-    chosen = np.random.default_rng(len(part)).choice(len(rare), count, replace=False)
+    chosen = np.random.default_rng(RARE_WORDS_SEED).choice(len(rare), count, replace=False)
     return known + [rare[i] for i in sorted(chosen)]
 
 
