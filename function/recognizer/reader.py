@@ -69,6 +69,7 @@ class Weights:
     switch: float = 3.0  # per change between letters and digits inside a word
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
     reject: float = 1.0  # x -log(1 - P(not a character)), the model's reject output: fragments cost
+    lexicon: float = 3.0  # for a word of letters in the language model's lexicon (the commonest words)
 
 
 WEIGHTS = Weights()  # reading words: with the language model
@@ -424,7 +425,9 @@ def _search_word(
     if language_model is not None:
         finals = [
             _Hypothesis(
-                h.score + weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY]),
+                h.score
+                + weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY])
+                + weights.lexicon * language_model.knows(h.text.lower()),
                 h.text,
                 h.chosen,
                 h.context,
