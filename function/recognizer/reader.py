@@ -19,6 +19,7 @@ Everything that bounds the work is a named constant below.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class Weights:
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
     reject: float = 1.0  # x -log(1 - P(not a character)), the model's reject output: fragments cost
     lexicon: float = 3.0  # for a word of letters in the language model's lexicon (the commonest words)
+    case: float = 6.0  # per change between lower and upper case inside a word (a capital first letter is free)
 
 
 WEIGHTS = Weights()  # reading words: with the language model
@@ -347,7 +349,7 @@ def read(
         by_start.setdefault(piece.start, []).append(index)
     readings = [Reading("", 0.0)]
     for first, last in words(lattice, weights):
-        word = _search_word(first, last, lattice, by_start, logp, top, shape, labels, language_model, weights)
+        word = _search_word(first, last, lattice, by_start, logp, top, shape, labels, cases, language_model, weights)
         cased = [(h, _cased(h.text, cases, language_model)) for h in word]
         pairs = sorted(((r, h, text) for r in readings for h, text in cased), key=lambda t: -(t[0].score + t[1].score))
         readings = [
@@ -388,6 +390,7 @@ def _search_word(
     top: np.ndarray,
     shape: np.ndarray,
     labels: list[str],
+    cases: set[str],
     language_model: LanguageModel | None,
     weights: Weights,
 ) -> list[_Hypothesis]:
@@ -423,21 +426,31 @@ def _search_word(
                     )
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
-        finals = [
-            _Hypothesis(
-                h.score
-                + weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY])
-                + weights.lexicon * language_model.knows(h.text.lower()),
-                h.text,
-                h.chosen,
-                h.context,
-                h.kind,
-            )
-            if h.kind == "letter"
-            else h
-            for h in finals
-        ]
+        finals = [dataclasses.replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
     return sorted(finals, key=lambda h: -h.score)[:BEAM_WIDTH]
+
+
+def _word_end(h: _Hypothesis, cases: set[str], language_model: LanguageModel, weights: Weights) -> float:
+    """What a finished word adds to its score in `words` context: its case, and if it ends in a letter, the
+    language model's word end and whether it is a common word."""
+    score = -weights.case * case_changes(h.text, cases)
+    if h.kind == "letter":
+        score += weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY])
+        score += weights.lexicon * language_model.knows(h.text.lower())
+    return score
+
+
+def case_changes(word: str, cases: set[str]) -> int:
+    """How often the case changes between the word's letters that the model tells apart by case (e/E, not o/O).
+
+    People write words in lower case, in capitals, or with a capital first
+    letter; f/F, n/N, t/T look alike, and the model alone often mixes them.
+    """
+    told = [(i, c.isupper()) for i, c in enumerate(word) if c in cases]
+    return sum(
+        upper != next_upper and not (i == 0 and upper)  # a capital first letter, then lower case, is a word too
+        for (i, upper), (_, next_upper) in itertools.pairwise(told)
+    )
 
 
 def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
