@@ -390,7 +390,7 @@ def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
     best = reader.PLAIN_WEIGHTS if plain else reader.WEIGHTS
     best_value = objective(best)
     print(f"{'plain' if plain else 'words'} start {best_value:.4f} {best}", flush=True)
-    skip = {"ocr"} | ({"lm", "switch", "digit"} if plain else set())
+    skip = {"ocr"} | ({"lm", "switch", "digit", "lexicon", "case"} if plain else set())  # word context only
     names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in skip]
     for factors in ((0.5, 2.0), (0.75, 1.33)):
         for name in names:

@@ -19,10 +19,9 @@ Everything that bounds the work is a named constant below.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -426,7 +425,7 @@ def _search_word(
                     )
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
-        finals = [dataclasses.replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
+        finals = [replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
     return sorted(finals, key=lambda h: -h.score)[:BEAM_WIDTH]
 
 
