@@ -30,7 +30,11 @@ LARGE_DECODE_BYTES = 8 * 2**20  # decodes above this take one of LARGE_DECODES_A
 LARGE_DECODES_AT_ONCE = 2  # ... so a burst of large images queues instead of multiplying the memory peak
 MAX_TEXT_BYTES = 2**20  # PNG text chunks (zTXt, iTXt) decompressed, all together; nothing here reads them
 WORK_SIZE = 512  # long side the preprocessing works at: ample for a 20x20 box per character
-REDUCE_FROM = 4 * WORK_SIZE  # an image this large is first box-reduced to about 2 x WORK_SIZE
+# A wide image (a line of text) keeps at least MIN_WORK_HEIGHT on its short side, its long side up to
+# MAX_WORK_WIDTH: at WORK_SIZE a 60-letter line would be left 25 px tall, its letters 9 px. At most
+# MAX_WORK_WIDTH x MIN_WORK_HEIGHT pixels either way, as many as WORK_SIZE squared.
+MIN_WORK_HEIGHT = 128
+MAX_WORK_WIDTH = 2048
 ALLOWED_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}  # MPO: a phone camera's JPEG
 OPENERS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # Pillow's openers for those (JPEG's opens MPO too)
 
@@ -122,15 +126,26 @@ def _progressive_jpeg_bytes(image: Image.Image, width: int, height: int) -> int:
     return int(width * height * samples * 2)
 
 
+def working_side(width: int, height: int) -> int:
+    """The long side an image is worked at (or less, if it is smaller): WORK_SIZE, unless that would leave
+    its short side under MIN_WORK_HEIGHT (a line of text); then enough for that, up to MAX_WORK_WIDTH."""
+    long, short = max(width, height), min(width, height)
+    if short * WORK_SIZE >= MIN_WORK_HEIGHT * long:
+        return WORK_SIZE
+    return max(WORK_SIZE, min(MAX_WORK_WIDTH, -(-long * MIN_WORK_HEIGHT // short)))
+
+
 def _small_gray(image: Image.Image) -> Image.Image:
-    """A decoded image -> 'L' at most WORK_SIZE on its long side; a huge one is reduced before it is flattened."""
+    """A decoded image -> 'L' at most working_side on its long side; a huge one is reduced before it is flattened."""
     if image.mode.startswith("I;16"):  # 16-bit grey: keep the high byte (convert("L") would clip at 255)
         image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
-    if max(image.size) >= REDUCE_FROM and image.mode in ("L", "LA", "RGB", "RGBA"):
-        image = image.reduce(max(image.size) // (2 * WORK_SIZE))
+    side = working_side(*image.size)
+    # Four times the working side or more: box-reduced to about twice it first (cheap, and exact enough).
+    if max(image.size) >= 4 * side and image.mode in ("L", "LA", "RGB", "RGBA"):
+        image = image.reduce(max(image.size) // (2 * side))
     gray = flatten_to_gray(image)
-    if max(gray.size) > WORK_SIZE:
-        gray.thumbnail((WORK_SIZE, WORK_SIZE), Image.Resampling.BOX)
+    if max(gray.size) > side:
+        gray.thumbnail((side, side), Image.Resampling.BOX)
     return gray
 
 
