@@ -1,8 +1,9 @@
 // Imported images (file picker, camera, drag and drop, paste) -> a picture the pad can show and the API can read.
 
 const SENT_AS_IS = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif"]; // what the service decodes
-// Larger files and photos are scaled down and re-encoded before sending: the service reads a line at
-// 512 px on its long side anyway, and a phone's 5-10 MB photo would take most of a slow uplink's minute.
+// Larger files and photos are scaled down and re-encoded before sending: the service reads a picture at
+// 512 px on its long side anyway (a line of text at up to 2,048), and a phone's 5-10 MB photo would take
+// most of a slow uplink's minute.
 const MAX_SENT_BYTES = 1.5 * 1024 * 1024;
 const MAX_SIDE = 2048;
 
