@@ -54,15 +54,8 @@ function readDataUrl(blob) {
 // photo show them the same way, so light strokes exported on a transparent canvas stay visible.
 const BACKDROP_SAMPLE = 256; // the rule is applied to a copy at most this many px on its long side
 function backdropOf(bitmap) {
-  const scale = Math.min(1, BACKDROP_SAMPLE / Math.max(bitmap.width, bitmap.height));
-  const width = Math.max(1, Math.round(bitmap.width * scale));
-  const height = Math.max(1, Math.round(bitmap.height * scale));
-  const canvas = document.createElement("canvas"); // not OffscreenCanvas: Safari before 16.4 lacks it
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0, width, height);
-  const pixels = ctx.getImageData(0, 0, width, height).data;
+  const { canvas, ctx } = scaledCopy(bitmap, BACKDROP_SAMPLE, null, { willReadFrequently: true });
+  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
   let transparent = false;
   let sum = 0;
   let opaque = 0;
@@ -79,16 +72,23 @@ function backdropOf(bitmap) {
 
 // Draws the image (at most MAX_SIDE on its long side) on `backdrop` and encodes it as JPEG.
 async function reencode(source, backdrop) {
-  const scale = Math.min(1, MAX_SIDE / Math.max(source.width, source.height));
-  const width = Math.max(1, Math.round(source.width * scale));
-  const height = Math.max(1, Math.round(source.height * scale));
-  const canvas = document.createElement("canvas");
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = backdrop;
-  ctx.fillRect(0, 0, width, height);
-  ctx.drawImage(source, 0, 0, width, height);
+  const { canvas } = scaledCopy(source, MAX_SIDE, backdrop);
   const bitmap = await createImageBitmap(canvas);
-  return { bitmap, width, height, dataUrl: canvas.toDataURL("image/jpeg", 0.92) };
+  return { bitmap, width: canvas.width, height: canvas.height, dataUrl: canvas.toDataURL("image/jpeg", 0.92) };
+}
+
+// The image drawn on a new canvas at most `maxSide` on its long side, over `fill` (a colour, or null: none).
+// A plain canvas, not OffscreenCanvas: Safari before 16.4 lacks it.
+function scaledCopy(source, maxSide, fill, options = {}) {
+  const scale = Math.min(1, maxSide / Math.max(source.width, source.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(source.width * scale));
+  canvas.height = Math.max(1, Math.round(source.height * scale));
+  const ctx = canvas.getContext("2d", options);
+  if (fill) {
+    ctx.fillStyle = fill;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+  }
+  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
+  return { canvas, ctx };
 }
