@@ -8,8 +8,8 @@ text mode read before the search) beside the search reader. `--tune` instead
 searches the reader's weights on lines made from TRAINING glyphs only (the
 validation slice of MNIST train and of EMNIST byclass/bymerge test, which the
 models were not fitted on) and words never used in evaluation
-(`word_split` == "tune", see `line_words`), and prints the weights to put in reader.WEIGHTS and
-reader.PLAIN_WEIGHTS;
+(`word_split` == "tune", see `line_words`), and prints the weights to put in
+reader.WEIGHTS and reader.PLAIN_WEIGHTS;
 `--fit-cuts` fits reader.CUT_MODEL on such lines.
 
 Lines go through the function's own path: PNG bytes -> decode -> ink ->
