@@ -2,7 +2,8 @@
 
 `python -m training.text_eval` builds lines from HELD-OUT glyphs only
 (emnist-balanced-heldout for the characters model, MNIST t10k for digits) and
-prints, for each set of issue 14's acceptance list, exact-line accuracy and
+prints, for each set of issue 14's acceptance list (and common words, drawn as
+often as English text uses them, as people write them), exact-line accuracy and
 character error rate of the per-blob reader (one guess per connected piece, as
 text mode read before the search) beside the search reader. `--tune` instead
 searches the reader's weights on lines made from TRAINING glyphs only (the
@@ -55,7 +56,7 @@ TOUCHING = (-0.05, 0.12)
 WORD_GAP = (1.0, 1.6)
 LOOK_ALIKES = set("O0I1LS5Z2q9gFf")
 CODE_SYMBOLS = [c for c in CHARACTER_LABELS if c not in LOOK_ALIKES and not c.islower()]
-SETS = ("words apart", "words touching", "numbers", "codes", "two words", "digits model")
+SETS = ("words apart", "words touching", "numbers", "codes", "two words", "digits model", "common words")
 
 
 @dataclasses.dataclass
@@ -114,14 +115,18 @@ def letter_label(letter: str) -> str:
     return letter if letter in CHARACTER_LABELS else letter.upper()
 
 
-def make_lines(kind: str, glyphs: Glyphs, words: list[str], rng: np.random.Generator, count: int) -> list[Line]:
+def make_lines(
+    kind: str, glyphs: Glyphs, words: list[str], rng: np.random.Generator, count: int, shares: np.ndarray | None = None
+) -> list[Line]:
+    """`count` lines of one set; words are drawn from `words`, each as often as `shares` says (else uniformly)."""
     lines = []
     for _ in range(count):
         length = int(rng.integers(3, 9))
         space = None
-        if kind in ("words apart", "words touching"):
-            truth = "".join(letter_label(c) for c in words[rng.integers(len(words))])
-            gaps = rng.uniform(*(APART if kind == "words apart" else TOUCHING), len(truth))
+        if kind in ("words apart", "words touching", "common words"):
+            word = words[rng.choice(len(words), p=shares) if shares is not None else rng.integers(len(words))]
+            truth = "".join(letter_label(c) for c in word)
+            gaps = rng.uniform(*(TOUCHING if kind == "words touching" else APART), len(truth))
         elif kind == "numbers" or kind == "digits model":
             truth = "".join(rng.choice(DIGIT_LABELS, length))
             touching = kind == "digits model" and rng.random() < 1 / 3
@@ -232,12 +237,16 @@ def build(
     else:
         characters = _validation_glyphs(load_characters_train(data_dir), CHARACTER_LABELS)
         mnist = _validation_glyphs(load_mnist(data_dir, "train"), DIGIT_LABELS)
-    words = line_words("test" if source == "heldout" else "tune")
+    part = "test" if source == "heldout" else "tune"
+    words, (common, shares) = line_words(part), common_words(part)
     sets = {}
     for kind in kinds:
         model = "digits" if kind == "digits model" else "characters"
         glyphs = mnist if model == "digits" else characters
-        sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
+        if kind == "common words":
+            sets[kind] = (make_lines(kind, glyphs, common, rng, count, shares), model)
+        else:
+            sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
     return sets
 
 
@@ -249,6 +258,15 @@ def line_words(part: str) -> list[str]:
     count = round(len(known) * RARE_SHARE / (1 - RARE_SHARE))
     chosen = np.random.default_rng(RARE_WORDS_SEED).choice(len(rare), count, replace=False)
     return known + [rare[i] for i in sorted(chosen)]
+
+
+def common_words(part: str) -> tuple[list[str], np.ndarray]:
+    """(words, the share of uses each has): `part` of the WORD_RANKS most frequent words of 2-8 letters, to be
+    drawn as often as English text uses them. The other sets draw every word alike, so "hi" and "hl" (a
+    string wordfreq lists) come up as often there; people write "hi" 70 times as often."""
+    ranked = [(w, zipf) for w, zipf in english_words()[:WORD_RANKS] if 2 <= len(w) <= 8 and word_split(w) == part]
+    uses = np.array([10.0**zipf for _, zipf in ranked])
+    return [w for w, _ in ranked], uses / uses.sum()
 
 
 def cut_examples(lines: list[Line]) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +408,7 @@ def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
     best = reader.PLAIN_WEIGHTS if plain else reader.WEIGHTS
     best_value = objective(best)
     print(f"{'plain' if plain else 'words'} start {best_value:.4f} {best}", flush=True)
-    skip = {"ocr"} | ({"lm", "switch", "digit", "lexicon", "case"} if plain else set())  # word context only
+    skip = {"ocr"} | ({"lm", "switch", "digit", "lexicon", "frequency", "case"} if plain else set())  # words only
     names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in skip]
     for factors in ((0.5, 2.0), (0.75, 1.33)):
         for name in names:

@@ -69,7 +69,8 @@ class Weights:
     switch: float = 3.0  # per change between letters and digits inside a word
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
     reject: float = 1.0  # x -log(1 - P(not a character)), the model's reject output: fragments cost
-    lexicon: float = 3.0  # for a word of letters in the language model's lexicon (the commonest words)
+    lexicon: float = 3.0  # for a word of letters in the language model's lexicon (the commonest words) ...
+    frequency: float = 0.77  # ... and per Zipf point (ten times the use) above the least of them: ln(10) x lm
     case: float = 6.0  # per change between lower and upper case inside a word (a capital first letter is free)
 
 
@@ -435,7 +436,9 @@ def _word_end(h: _Hypothesis, cases: set[str], language_model: LanguageModel, we
     score = -weights.case * case_changes(h.text, cases)
     if h.kind == "letter":
         score += weights.lm * float(language_model.next_logprobs(h.context)[BOUNDARY])
-        score += weights.lexicon * language_model.knows(h.text.lower())
+        zipf = language_model.frequency(h.text.lower())
+        if zipf is not None:
+            score += weights.lexicon + weights.frequency * (zipf - language_model.lexicon_floor)
     return score
 
 
