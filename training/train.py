@@ -76,9 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--clean-epochs", type=int, help="override the recipe's epochs without augmentation")
     parser.add_argument("--served-epochs", type=int, help="override the recipe's final epochs on served images")
-    parser.add_argument(
-        "--served-throughout", action="store_true", help="half the images served in every epoch, not only the last"
-    )
     parser.add_argument("--augment", type=float, help="override the augmentation strength (1.0: see augment.py)")
     parser.add_argument("--architecture", help="override the recipe's architecture (see training/model.py)")
     parser.add_argument("--no-reject", action="store_true", help="train without the reject class")
@@ -101,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     recipe |= {key: value for key, value in overrides.items() if value is not None}
     if args.no_reject:
         recipe["reject"] = False
-    if args.served_throughout:
-        recipe["served_throughout"] = True
     from training.model import ARCHITECTURES  # here, not at the top: it imports TensorFlow
 
     if recipe["architecture"] not in ARCHITECTURES:
@@ -152,8 +147,6 @@ def run_name(options: Options) -> str:
         name += f"-{recipe['clean_epochs']}clean"
     if recipe.get("served_epochs"):
         name += f"-{recipe['served_epochs']}served"
-    if recipe.get("served_throughout"):
-        name += "-servedthroughout"
     return name
 
 
@@ -266,17 +259,9 @@ def _fit(model, options: Options, data: Prepared, name: str) -> None:
     if not options.limit:  # resume a long run after an interruption
         callbacks.append(keras.callbacks.BackupAndRestore(str(CHECKPOINT_DIR / name)))
     ends = np.cumsum([recipe["epochs"], recipe.get("clean_epochs", 0), recipe.get("served_epochs", 0)])
-
-    def first_images() -> np.ndarray:
-        """The images of the augmented and clean epochs. The negatives are all drawings framed by the function:
-        real images that never are let the reject class learn that framing as a sign of "none of these"."""
-        if recipe.get("served_throughout"):
-            return as_served(x[fit], options.task.profile, SEED + 1)
-        return x[fit]
-
     phases = [
-        (first_images, float(recipe["augment"]), int(ends[0])),
-        (first_images, 0.0, int(ends[1])),
+        (lambda: x[fit], float(recipe["augment"]), int(ends[0])),
+        (lambda: x[fit], 0.0, int(ends[1])),
         (lambda: as_served(x[fit], options.task.profile, SEED), 0.0, int(ends[2])),
     ]
     initial_epoch = int(model.optimizer.iterations.numpy()) // -(-len(fit) // BATCH_SIZE)
