@@ -49,6 +49,14 @@ DRAWN_NEGATIVES = 2000  # scribbles and blobs (and for digits, unused training l
 DRAWN_NEGATIVES_SEED = 9  # training's negatives use training.data.SEED (7) and SEED + 1; the tests 20261129
 TRADE_OFF_BUDGETS = (0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+SHIPPED = DOCS.parent / "models"
+
+
+def diagram_path(models_dir: Path, name: str) -> Path:
+    """Where a model's reliability diagram goes: docs/ for the shipped models (the cards point there), beside
+    the model for any other run, so that an experiment never overwrites the shipped model's diagram."""
+    folder = DOCS if models_dir.resolve() == SHIPPED.resolve() else models_dir
+    return folder / f"calibration-{name}.png"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -358,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", type=Path, help="a .tflite file with its .json card beside it")
     parser.add_argument("--plain", type=Path, help="a model without the reject output, for the comparison")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--diagram", type=Path, help="the reliability diagram (default docs/calibration-NAME.png)")
+    parser.add_argument(
+        "--diagram", type=Path, help="the reliability diagram (default: docs/calibration-NAME.png for models/)"
+    )
     args = parser.parse_args(argv)
     model = load_model(args.model)
     task = TASKS[model.name]
@@ -369,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     plain = load_model(args.plain) if args.plain else None
-    diagram = args.diagram or DOCS / f"calibration-{task.name}.png"
+    diagram = args.diagram or diagram_path(args.model.parent, task.name)
     calibration, rejection = calibrate(
         model, task, validation, (evaluation.images / np.float32(255), evaluation.labels), plain, diagram
     )

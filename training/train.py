@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recognizer.inference import Model, load_model
-from training.calibrate import DOCS, calibrate, validation_set
+from training.calibrate import calibrate, diagram_path, validation_set
 from training.card import OUTPUT_VALUES, accuracy_report, build_card
 from training.data import DEFAULT_DATA_DIR, SEED, DataError, Split, split
 from training.store import CHECKPOINT_DIR, RUNS_DIR, write_atomically, write_json
@@ -207,7 +207,7 @@ def run(options: Options, train: Split, evaluation: Split, negatives: np.ndarray
         validation,
         (x_eval, evaluation.labels),
         plain=load_model(options.plain) if options.plain else None,
-        diagram=None if options.limit else DOCS / f"calibration-{task.name}.png",
+        diagram=None if options.limit else diagram_path(options.out, task.name),
     )
     card = build_card(
         task=task,
