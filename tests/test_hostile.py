@@ -160,8 +160,9 @@ def test_strokes_too_long_to_draw_are_refused_and_dense_ones_thinned(monkeypatch
     drawn = []  # each point drawn costs a round joint: 20,000 of them took 0.15 s before thinning
 
     def thinned(strokes_: list[np.ndarray]) -> list[np.ndarray]:
-        drawn.extend(thin(strokes_))
-        return drawn
+        result = thin(strokes_)
+        drawn.extend(result)
+        return result
 
     monkeypatch.setattr(strokes_module, "thin", thinned)
     image, _, _ = render_strokes(parse_strokes([circle], None, None), False)

@@ -243,10 +243,8 @@ def build(
     for kind in kinds:
         model = "digits" if kind == "digits model" else "characters"
         glyphs = mnist if model == "digits" else characters
-        if kind == "common words":
-            sets[kind] = (make_lines(kind, glyphs, common, rng, count, shares), model)
-        else:
-            sets[kind] = (make_lines(kind, glyphs, words, rng, count), model)
+        pool, pool_shares = (common, shares) if kind == "common words" else (words, None)
+        sets[kind] = (make_lines(kind, glyphs, pool, rng, count, pool_shares), model)
     return sets
 
 
