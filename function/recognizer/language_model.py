@@ -71,12 +71,9 @@ class LanguageModel:
         out[grams[low:high] - base * SYMBOLS] = self._logp[k][low:high]
         return _frozen(out)
 
-    def knows(self, word: str) -> bool:
-        """Whether a lower-case word is in the lexicon (a false yes for about 1 in 86,000 other words)."""
-        return self.frequency(word) is not None
-
     def frequency(self, word: str) -> float | None:
-        """A lower-case lexicon word's Zipf frequency (log10 of its uses per billion words, plus 9), else None.
+        """A lower-case lexicon word's Zipf frequency (log10 of its uses per billion words, plus 9), else None
+        (about 1 in 86,000 other words shares a lexicon word's hash and gets its frequency).
 
         "it" (6.9) is written about 600 times as often as "lt" (4.2), though
         the letter model finds both about as likely: it weighs spellings, not uses.
