@@ -3,7 +3,8 @@
 `python -m training.text_eval` builds lines from HELD-OUT glyphs only
 (emnist-balanced-heldout for the characters model, MNIST t10k for digits) and
 prints, for each set of issue 14's acceptance list (and common words, drawn as
-often as English text uses them, as people write them), exact-line accuracy and
+often as English text uses them, as people write them, and words written with
+capitals), exact-line accuracy and
 character error rate of the per-blob reader (one guess per connected piece, as
 text mode read before the search) beside the search reader. `--tune` instead
 searches the reader's weights on lines made from TRAINING glyphs only (the
@@ -56,7 +57,7 @@ TOUCHING = (-0.05, 0.12)
 WORD_GAP = (1.0, 1.6)
 LOOK_ALIKES = set("O0I1LS5Z2q9gFf")
 CODE_SYMBOLS = [c for c in CHARACTER_LABELS if c not in LOOK_ALIKES and not c.islower()]
-SETS = ("words apart", "words touching", "numbers", "codes", "two words", "digits model", "common words")
+SETS = ("words apart", "words touching", "numbers", "codes", "two words", "digits model", "common words", "capitals")
 
 
 @dataclasses.dataclass
@@ -127,6 +128,11 @@ def make_lines(
             word = words[rng.choice(len(words), p=shares) if shares is not None else rng.integers(len(words))]
             truth = "".join(letter_label(c) for c in word)
             gaps = rng.uniform(*(TOUCHING if kind == "words touching" else APART), len(truth))
+        elif kind == "capitals":  # half in capitals (HELLO), half with a capital first letter (Hello)
+            word = words[rng.integers(len(words))]
+            word = word.upper() if rng.random() < 0.5 else word[0].upper() + word[1:]
+            truth = "".join(letter_label(c) if c.islower() else c for c in word)
+            gaps = rng.uniform(*APART, len(truth))
         elif kind == "numbers" or kind == "digits model":
             truth = "".join(rng.choice(DIGIT_LABELS, length))
             touching = kind == "digits model" and rng.random() < 1 / 3
@@ -406,7 +412,8 @@ def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
     best = reader.PLAIN_WEIGHTS if plain else reader.WEIGHTS
     best_value = objective(best)
     print(f"{'plain' if plain else 'words'} start {best_value:.4f} {best}", flush=True)
-    skip = {"ocr"} | ({"lm", "switch", "digit", "lexicon", "frequency", "case"} if plain else set())  # words only
+    words_only = {"lm", "switch", "digit", "lexicon", "frequency", "case", "capital"}
+    skip = {"ocr"} | (words_only if plain else set())
     names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in skip]
     for factors in ((0.5, 2.0), (0.75, 1.33)):
         for name in names:
