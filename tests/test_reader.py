@@ -13,6 +13,8 @@ from test_golden import HI  # "HI" in strokes: two uprights with a bar, then an 
 from conftest import DATA_DIR, MODELS_DIR, needs_data
 from recognizer import reader
 from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, load_language_model
+from recognizer.segment import label_components
+from recognizer.strokes import parse_strokes, render_strokes
 from training.data import CHARACTER_LABELS
 
 MAX_LM_BYTES = 2_000_000  # issue 14's limit: the n-grams (1.67 MB) and the lexicon (0.25 MB)
@@ -334,3 +336,39 @@ def test_sentences_of_eight_words_are_read():
         errors += text_eval.edit_distance(text_eval.fold(best.text), truth)
         characters += len(truth)
     assert errors / characters < 0.025  # 1.3 % measured on these 20 lines; 5.5 % when they were scaled to 512 px
+
+
+TEN = [  # block capitals, 100 tall
+    [[0, 0], [60, 0]],
+    [[30, 0], [30, 100]],
+    [[140, 0], [90, 0], [90, 100], [140, 100]],
+    [[90, 50], [130, 50]],
+    [[170, 100], [170, 0], [230, 100], [230, 0]],
+]
+
+
+def _repeated(strokes: list, copies: int, step: float) -> list:
+    return [[[x + k * step, y] for x, y in stroke] for k in range(copies) for stroke in strokes]
+
+
+def test_a_long_line_of_strokes_is_drawn_with_a_pen_fitted_to_its_letters(client):
+    # Strokes over 8 times wider than tall were drawn smaller with the pen of a 96 px line, which filled the letters
+    # in: 8 words of "the hello of" came back as "8wwiiDagmminaqwwiia", 63 bars as "1181...8888".
+    line = _repeated(TEN, 10, 380.0)  # "TEN" 10 times, a word gap between: 37 times wider than tall
+    answer = _post(client, {"strokes": line, "mode": "text", "model": "characters"}).json
+    assert answer["text"] == " ".join(["TEN"] * 10)
+    bars = [[[40 * k, 0], [40 * k, 60]] for k in range(64)]
+    gray, _, _ = render_strokes(parse_strokes(bars, None, None), True)
+    _, boxes, _ = label_components(gray > 0.5)
+    assert len(boxes) == 64 and max(b.width for b in boxes) < 0.25 * min(b.y1 - b.y0 for b in boxes)
+
+
+@pytest.mark.parametrize(("bars", "status"), [(64, 200), (67, 422)])
+def test_the_character_limit_holds_for_long_lines_of_strokes(client, bars, status):
+    strokes = [[[40 * k, 0], [40 * k, 60]] for k in range(bars)]
+    response = _post(client, {"strokes": strokes, "mode": "text", "model": "digits"})
+    assert response.status_code == status
+    if status == 200:
+        assert response.json["text"] == "1" * bars
+    else:
+        assert response.json["error"]["code"] == "too_many_characters"

@@ -770,6 +770,10 @@ def test_text_readings_can_be_chosen_and_context_is_sent_in_text_mode_only(site,
     readings.nth(1).click()
     assert page.inner_text("#answer") == second
     assert readings.nth(1).get_attribute("aria-pressed") == "true"
+    assert page.is_hidden("#characters-block")  # they are the best reading's characters
+    readings.nth(0).click()
+    assert page.inner_text("#answer") == "HEX" and page.is_visible("#characters-block")
+    readings.nth(1).click()
     page.check('input[name="context"][value="none"]')
     page.click("#predict")
     wait_for_answer(page)

@@ -244,7 +244,7 @@ def read(job: Job) -> Picture:
     """Stage 1: the image file decoded, or the strokes drawn, as a grayscale working image."""
     if job.strokes is not None:
         if not job.strokes:
-            raise _nothing_drawn()
+            raise _nothing_drawn(strokes=True)
         gray, scale, origin = draw_strokes(job.strokes, job.mode == "text")
         return Picture(gray, scale, origin)
     gray, scale = decode_levels(job.image)
@@ -353,7 +353,9 @@ def probability(p: float) -> float:
     return min(max(round(p, 4), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 
 
-def _nothing_drawn() -> ApiError:
+def _nothing_drawn(strokes: bool = False) -> ApiError:
+    if strokes:
+        return ApiError(422, "nothing_drawn", "the strokes are empty; draw a character")
     return ApiError(422, "nothing_drawn", "no ink was found in the image; draw or photograph a character")
 
 

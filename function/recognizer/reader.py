@@ -30,7 +30,7 @@ from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
 from .preprocess import crop_to_ink
 from .segment import label_components, median
-from .strokes import TEXT_HEIGHT, pen_width
+from .strokes import drawing_scale
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
 MAX_MERGE = 4  # atoms in one candidate character
@@ -126,7 +126,7 @@ def stroke_atoms(strokes: list[np.ndarray], ink: np.ndarray, scale: float, origi
     """
     canvas = Image.new("I", (ink.shape[1], ink.shape[0]), 0)
     draw = ImageDraw.Draw(canvas)
-    width = round(pen_width(TEXT_HEIGHT)) + 4
+    width = round(drawing_scale(np.concatenate(strokes), text=True)[1]) + 4
     radius = width / 2
     for number, stroke in enumerate(strokes, 1):
         xy = [(float(x), float(y)) for x, y in (stroke - np.array(origin)) / scale]

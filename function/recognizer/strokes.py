@@ -12,6 +12,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .decode import MAX_WORK_WIDTH
 from .errors import ApiError
 from .preprocess import MIN_INK_SHARE
 
@@ -27,7 +28,9 @@ MAX_DRAWN_POINTS = 4_000  # each point costs a round joint; beyond this many, st
 MAX_JSON_SEPARATORS = 2 * MAX_POINTS + MAX_STROKES + 64
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
-TEXT_HEIGHT = 96  # a line of text is drawn this tall (px)
+# A line of text is drawn this tall (px), and at most MAX_WORK_WIDTH long, as an image of a line is worked
+# (decode.py): a longer line is drawn smaller, and so is its pen.
+TEXT_HEIGHT = 96
 
 
 def check_json_structure(body: bytes) -> None:
@@ -97,22 +100,18 @@ def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, f
 def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
     """render_strokes' picture as uint8 levels (what serving works on: preprocess.to_ink takes them)."""
     points = np.concatenate(strokes)
-    low, high = points.min(axis=0), points.max(axis=0)
-    span_x, span_y = high - low
-    if text:
-        size, target = max(span_y, span_x / 8, 1.0), TEXT_HEIGHT
-    else:
-        size, target = max(span_x, span_y, 1.0), SINGLE_SIZE
-    scale = target / size
+    low = points.min(axis=0)
+    span_x, span_y = points.max(axis=0) - low
+    scale, pen = drawing_scale(points, text)
     drawn_length = scale * sum(float(np.hypot(*np.diff(stroke, axis=0).T).sum()) for stroke in strokes)
     if drawn_length > MAX_DRAWN_LENGTH:  # drawing time grows with it: a scribble of 20,000 long jumps is not writing
+        size = f"{TEXT_HEIGHT} px tall" if text else f"{SINGLE_SIZE} px large"
         raise ApiError(
             413,
             "strokes_too_long",
-            f"the strokes are {drawn_length:,.0f} px long when drawn at {target} px; the limit is {MAX_DRAWN_LENGTH:,}",
+            f"the strokes are {drawn_length:,.0f} px long when drawn {size}; the limit is {MAX_DRAWN_LENGTH:,}",
         )
     strokes = thin(strokes)
-    pen = pen_width(target)
     margin = math.ceil(pen) + 2
     canvas = Image.new("L", (math.ceil(span_x * scale) + 2 * margin, math.ceil(span_y * scale) + 2 * margin), 0)
     draw = ImageDraw.Draw(canvas)
@@ -127,9 +126,22 @@ def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, flo
     return np.asarray(canvas), 1.0 / scale, origin
 
 
-def pen_width(target: int) -> float:
-    """The line width strokes are drawn with at `target` px (SINGLE_SIZE or TEXT_HEIGHT)."""
-    return max(2.0, PEN_SHARE * target)
+def drawing_scale(points: np.ndarray, text: bool) -> tuple[float, float]:
+    """(drawn pixels per client unit, pen width in pixels) for strokes with these points.
+
+    The pen follows the size the writing is drawn at: a long line drawn
+    smaller with a pen fitted to TEXT_HEIGHT would fill its letters in.
+    """
+    span_x, span_y = points.max(axis=0) - points.min(axis=0)
+    if not text:
+        return SINGLE_SIZE / max(span_x, span_y, 1.0), pen_width(SINGLE_SIZE)
+    scale = TEXT_HEIGHT / max(span_y, span_x * TEXT_HEIGHT / MAX_WORK_WIDTH, 1.0)
+    return scale, pen_width(span_y * scale)
+
+
+def pen_width(size: float) -> float:
+    """The line width for writing drawn `size` px large (a character's long side, or a line's height)."""
+    return max(2.0, PEN_SHARE * size)
 
 
 def thin(strokes: list[np.ndarray]) -> list[np.ndarray]:

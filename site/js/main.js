@@ -44,7 +44,7 @@ const CHOICES = {
     model: "characters",
     mode: "text",
     name: "text",
-    draw: "Write a short word here (capitals work best)",
+    draw: "Write a word or a number here",
     prompt: "Write a few characters and press Predict.",
     help: "A word or a code, letters and digits in a row, read left to right.",
   },

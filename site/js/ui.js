@@ -232,19 +232,21 @@ function bar({ label, probability }) {
   return item;
 }
 
-// A text reading as a toggle button: choosing it puts it in the answer.
-function readingItem({ text, probability }, chosen, onChoose) {
+// A text reading as a toggle button: choosing it puts it in the answer. The characters listed belong to the
+// best reading (another may split the ink differently), so they show only while it is chosen.
+function readingItem({ text, probability }, best, onChoose) {
   const item = document.createElement("li");
   const button = document.createElement("button");
   button.type = "button";
   button.className = "reading";
-  button.setAttribute("aria-pressed", String(chosen));
+  button.setAttribute("aria-pressed", String(best));
   button.append(span("bar-label", text), barTrack(probability), span("bar-value", percent(probability)));
   button.addEventListener("click", () => {
     for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-pressed", "true");
     setAnswer(text);
     $("confidence").textContent = `${percent(probability)} likely: the reading you chose`;
+    $("characters-block").hidden = !best;
     fitAnswer();
     onChoose(text);
   });
