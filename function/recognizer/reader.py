@@ -30,7 +30,7 @@ from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
 from .preprocess import crop_to_ink
 from .segment import label_components, median
-from .strokes import drawing_scale
+from .strokes import draw_stroke, drawing_scale
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
 MAX_MERGE = 4  # atoms in one candidate character
@@ -127,13 +127,8 @@ def stroke_atoms(strokes: list[np.ndarray], ink: np.ndarray, scale: float, origi
     canvas = Image.new("I", (ink.shape[1], ink.shape[0]), 0)
     draw = ImageDraw.Draw(canvas)
     width = round(drawing_scale(np.concatenate(strokes), text=True)[1]) + 4
-    radius = width / 2
     for number, stroke in enumerate(strokes, 1):
-        xy = [(float(x), float(y)) for x, y in (stroke - np.array(origin)) / scale]
-        if len(xy) > 1:
-            draw.line(xy, fill=number, width=width, joint="curve")
-        for x, y in (xy[0], xy[-1]):
-            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=number)
+        draw_stroke(draw, (stroke - np.array(origin)) / scale, width, number)
     return np.where(ink > 0, np.asarray(canvas, np.int32), 0)
 
 
