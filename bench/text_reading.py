@@ -3,12 +3,16 @@
 Lines are drawn from held-out EMNIST glyphs (training/text_eval.py's compose,
 the same lines the text evaluation reads) and posted in characters text mode
 through functions-framework's app in this process (no socket), with the
-default context (words: the search with the English model). Each is posted
-once to warm up, then REPEATS times; the median counts.
+default context (words: the search with the English model); and a 6-letter
+word in block capitals as pen strokes, a point every 3 units of a 100-unit
+letter height, as the site sends a word drawn on its pad. Each is posted once
+to warm up, then REPEATS times; the median counts.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import statistics
 
 import numpy as np
@@ -20,7 +24,16 @@ from training.language_model import english_words, word_split
 from training.text_eval import APART, WORD_GAP, WORD_RANKS, Glyphs, compose, letter_label
 
 REPEATS = 50
-GOALS_MS = {"6 letters": 10.0, "60 characters": 100.0}
+GOALS_MS = {"6 letters": 10.0, "60 characters": 100.0, "6 letters in pen strokes": 10.0}
+STROKE_WORD = "LENTIL"
+CAPITALS = {  # block capitals 100 units tall, as polylines
+    "L": [[(0, 0), (0, 100), (55, 100)]],
+    "E": [[(55, 0), (0, 0), (0, 100), (55, 100)], [(0, 50), (45, 50)]],
+    "N": [[(0, 100), (0, 0), (60, 100), (60, 0)]],
+    "T": [[(0, 0), (60, 0)], [(30, 0), (30, 100)]],
+    "I": [[(30, 0), (30, 100)]],
+}
+POINT_SPACING = 3.0  # units between the points of a stroke, as pointer events come
 
 
 def lines(rng: np.random.Generator) -> dict[str, tuple[str, bytes]]:
@@ -42,6 +55,19 @@ def lines(rng: np.random.Generator) -> dict[str, tuple[str, bytes]]:
     return made
 
 
+def pen_strokes(word: str) -> list[list[list[float]]]:
+    """The word in CAPITALS as JSON strokes: one per polyline, a point every POINT_SPACING units, 30 units apart."""
+    strokes = []
+    for k, letter in enumerate(word):
+        for polyline in CAPITALS[letter]:
+            points = [polyline[0]]
+            for (x0, y0), (x1, y1) in itertools.pairwise(polyline):
+                steps = max(1, int(np.hypot(x1 - x0, y1 - y0) // POINT_SPACING))
+                points += [(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) for i in range(1, steps + 1)]
+            strokes.append([[round(20 + 90 * k + x, 1), round(20 + y, 1)] for x, y in points])
+    return strokes
+
+
 def run(quick: bool = False) -> report.Section:
     import os
 
@@ -52,10 +78,16 @@ def run(quick: bool = False) -> report.Section:
     client = app.test_client()
     repeats = 3 if quick else REPEATS
     rows, targets = [], []
-    for name, (text, png) in lines(np.random.default_rng(6)).items():
+    requests = {
+        name: (text, {"data": png, "content_type": "image/png"})
+        for name, (text, png) in lines(np.random.default_rng(6)).items()
+    }
+    strokes = json.dumps({"strokes": pen_strokes(STROKE_WORD)})
+    requests["6 letters in pen strokes"] = (STROKE_WORD, {"data": strokes, "content_type": "application/json"})
+    for name, (text, body) in requests.items():
         totals, answer = [], {}
         for _ in range(repeats + 1):
-            response = client.post("/predict?model=characters&mode=text", data=png, content_type="image/png")
+            response = client.post("/predict?model=characters&mode=text", **body)
             if response.status_code != 200:
                 raise RuntimeError(f"the function answered {response.status_code}: {response.json}")
             answer = response.json
