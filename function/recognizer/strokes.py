@@ -20,6 +20,8 @@ MAX_STROKES = 200
 MAX_POINTS = 20_000  # over all strokes
 MAX_CANVAS_SIDE = 10_000
 MAX_COORDINATE = 10 * MAX_CANVAS_SIDE  # points may lie off the canvas, but not absurdly far
+POINT_TYPES = (list, tuple)
+NUMBER_TYPES = (int, float)  # checked by exact type first: a bool is an int too, and no coordinate
 MAX_DRAWN_LENGTH = 100_000  # px of pen path once scaled for drawing; a 64-character line draws about 25,000
 MAX_DRAWN_POINTS = 4_000  # each point costs a round joint; beyond this many, strokes are thinned along their length
 # JSON separators (',' and ':') a request can need: strokes at their limits and a few fields. Every element
@@ -64,15 +66,7 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
         total += len(stroke)
         if total > MAX_POINTS:
             raise ApiError(413, "too_many_points", f"more than {MAX_POINTS} points in all strokes")
-        points = []
-        for point in stroke:
-            if not isinstance(point, list | tuple) or len(point) < 2 or not all(map(_is_coordinate, point[:2])):
-                raise ApiError(
-                    400,
-                    "bad_strokes",
-                    f"each point must be [x, y] with numbers between -{MAX_COORDINATE} and {MAX_COORDINATE}",
-                )
-            points.append(point[:2])
+        points = [_point(point) for point in stroke]
         if points:
             parsed.append(np.array(points, np.float64))
     if parsed and _is_a_dot(np.concatenate(parsed), max(width or 0, height or 0)):
@@ -80,10 +74,25 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
     return parsed
 
 
-def _is_coordinate(value: object) -> bool:
-    # Only a bound check, no math.isfinite: NaN and infinity fail the bound anyway, and isfinite
-    # raises OverflowError on a JSON integer too large for a float.
-    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= MAX_COORDINATE
+def _point(point: object) -> list:
+    """[x, y] of a JSON point; a 400 unless both are numbers within MAX_COORDINATE (not booleans, which are ints).
+
+    Plain type and bound checks, no math.isfinite: NaN and infinity fail the
+    bound anyway, and isfinite raises OverflowError on a JSON integer too large
+    for a float. A request can hold MAX_POINTS points, so this stays lean.
+    """
+    if type(point) in POINT_TYPES and len(point) >= 2:
+        x, y = point[0], point[1]
+        if (
+            (type(x) in NUMBER_TYPES or isinstance(x, float))  # numpy's float64 too, never a bool
+            and (type(y) in NUMBER_TYPES or isinstance(y, float))
+            and -MAX_COORDINATE <= x <= MAX_COORDINATE
+            and -MAX_COORDINATE <= y <= MAX_COORDINATE
+        ):
+            return [x, y]
+    raise ApiError(
+        400, "bad_strokes", f"each point must be [x, y] with numbers between -{MAX_COORDINATE} and {MAX_COORDINATE}"
+    )
 
 
 def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
