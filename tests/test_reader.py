@@ -96,13 +96,13 @@ def _ink(shapes: list[tuple], size: tuple[int, int] = (400, 100)) -> np.ndarray:
 
 
 def test_separate_pieces_are_atoms_and_neighbours_are_merged_candidates():
-    ink = _ink(
-        [("line", [(20, 20), (20, 80)], 6), ("line", [(50, 20), (50, 80)], 6), ("line", [(90, 20), (90, 80)], 6)]
-    )
+    bars = [20, 40, 60, 120]  # 61 px tall: gaps of 0.23 letter heights, then 0.89
+    ink = _ink([("line", [(x, 20), (x, 80)], 6) for x in bars])
     lattice = reader.candidate_pieces(ink)
-    assert lattice.atoms == 3
+    assert lattice.atoms == 4
     spans = {(p.start, p.end) for p in lattice.pieces}
-    assert {(0, 1), (1, 2), (2, 3), (0, 2), (1, 3)} <= spans
+    assert {(0, 1), (1, 2), (2, 3), (3, 4), (0, 2), (1, 3), (0, 3)} <= spans
+    assert not any(start < 3 < end for start, end in spans)  # never across a gap of over MAX_MERGE_GAP
     assert not lattice.cuts
 
 
@@ -212,12 +212,14 @@ def test_a_wide_gap_is_a_space_and_each_word_is_read_apart(lm):
 
 
 def test_the_search_is_bounded():
-    lattice = _line_lattice(list(range(20, 20 + 40 * 60, 40)))  # sixty bars, 40 px apart, 61 px tall
+    lattice = _line_lattice(list(range(20, 20 + 20 * 60, 20)))  # sixty bars, 20 px apart, 61 px tall
     assert lattice.atoms == 60
-    # Each bar alone, with its next one and with its next two: four bars (126 px) are wider than
-    # MAX_PIECE_WIDTH letter heights (110 px), so no candidate merges MAX_MERGE of them.
-    assert sorted({p.end - p.start for p in lattice.pieces}) == [1, 2, 3]
-    assert len(lattice.pieces) == 60 + 59 + 58
+    # Each bar alone and with up to MAX_MERGE - 1 next ones: five bars (86 px) would still be narrower than
+    # MAX_PIECE_WIDTH letter heights (110 px), and their gaps (0.23 letter heights) under MAX_MERGE_GAP.
+    assert sorted({p.end - p.start for p in lattice.pieces}) == [1, 2, 3, 4] == list(range(1, reader.MAX_MERGE + 1))
+    assert len(lattice.pieces) == 60 + 59 + 58 + 57
+    apart = _line_lattice(list(range(20, 20 + 40 * 60, 40)))  # 40 px apart: gaps of 0.56 letter heights
+    assert len(apart.pieces) == 60  # never merged
 
 
 def _post(client, body: dict):

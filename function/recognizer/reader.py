@@ -48,7 +48,7 @@ MAX_PIECE_WIDTH = 1.8  # merged candidates wider than this many letter heights a
 BEAM_WIDTH = 8  # hypotheses kept at each atom boundary
 LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidate
 ALTERNATIVES = 5  # readings answered
-MAX_MERGE_GAP = 1.0  # atoms this many letter heights apart are never one character
+MAX_MERGE_GAP = 0.4  # atoms this many letter heights apart are never one character (Weights.gap: 17 nats)
 DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
 
 
