@@ -400,6 +400,7 @@ def test_a_letter_in_digit_mode_is_answered_in_words(site, browser):
     assert wait_for_answer(page) == "Not a digit"
     notice = page.inner_text("#notice")
     assert "does not look like a digit" in notice and "Try Character" in notice
+    assert page.inner_text("#top-heading") == "If it were a digit: closest guesses"  # not a reading of it
     assert page.locator("#model-input").evaluate("img => img.naturalWidth") == 28
     assert not page.locator("#confidence").is_visible()
     page.get_by_role("button", name="Read as a character").click()

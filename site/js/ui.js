@@ -137,7 +137,9 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   $("notice-actions").replaceChildren(...(advice?.offers ?? []).map(offerButton));
 
   const readings = text ? (answer.alternatives ?? answer.top.map((t) => ({ text: t.label, probability: t.probability }))) : [];
-  $("top-heading").textContent = text ? "Readings: choose the right one" : rejected ? "Closest guesses" : "Top 5 guesses";
+  // A rejected answer's guesses are the model's probabilities among its classes: how it would read it if it were one.
+  const heading = rejected ? `If it were ${rejectedAs}: closest guesses` : "Top 5 guesses";
+  $("top-heading").textContent = text ? "Readings: choose the right one" : heading;
   $("top").replaceChildren(
     ...(text ? readings.map((r, i) => readingItem(r, i === 0, onChoose)) : answer.top.map(bar)),
   );
