@@ -157,7 +157,7 @@ def test_strokes_too_long_to_draw_are_refused_and_dense_ones_thinned(monkeypatch
     strokes = parse_strokes([zigzag], None, None)
     assert code_of(render_strokes, strokes, False) == (413, "strokes_too_long")
     circle = [[140 + 100 * np.cos(i / 3000), 140 + 100 * np.sin(i / 3000)] for i in range(20_000)]
-    drawn = []  # each point drawn costs a round joint: 20,000 of them took 0.15 s before thinning
+    drawn = []  # each point drawn costs work: 20,000 round joints took 0.15 s before thinning
 
     def thinned(strokes_: list[np.ndarray]) -> list[np.ndarray]:
         result = thin(strokes_)

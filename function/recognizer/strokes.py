@@ -23,7 +23,7 @@ MAX_COORDINATE = 10 * MAX_CANVAS_SIDE  # points may lie off the canvas, but not 
 POINT_TYPES = (list, tuple)
 NUMBER_TYPES = (int, float)  # checked by exact type first: a bool is an int too, and no coordinate
 MAX_DRAWN_LENGTH = 100_000  # px of pen path once scaled for drawing; a 64-character line draws about 25,000
-MAX_DRAWN_POINTS = 4_000  # each point costs a round joint; beyond this many, strokes are thinned along their length
+MAX_DRAWN_POINTS = 4_000  # each point costs a segment and maybe a disc; beyond this many, strokes are thinned
 # JSON separators (',' and ':') a request can need: strokes at their limits and a few fields. Every element
 # of a JSON list or object but one needs a separator, so counting them before parsing bounds json.loads'
 # work: 10 MB of tiny lists would cost it about 0.8 CPU-s and 150 MB. (Deep nesting stops at Python's limit.)
@@ -170,8 +170,9 @@ def pen_width(size: float) -> float:
 def thin(strokes: list[np.ndarray]) -> list[np.ndarray]:
     """The strokes with at most about MAX_DRAWN_POINTS points, evenly spaced along their length.
 
-    Each drawn point costs a round joint, in the drawing and in the stroke
-    labels text mode draws (reader.stroke_atoms): both draw these points.
+    Each drawn point costs a segment (and a disc where the stroke turns), in
+    the drawing and in the stroke labels text mode draws
+    (reader.stroke_atoms): both draw these points.
     """
     if sum(map(len, strokes)) <= MAX_DRAWN_POINTS:
         return strokes
