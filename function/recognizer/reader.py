@@ -12,7 +12,10 @@ the English language model (letters), a prior that keeps letters with letters
 and digits with digits, a segmentation prior (no merging across clear gaps, no
 cutting without need) and the model's reject output (a fragment, or two
 characters read as one, is "none of these"). A gap clearly wider than the line's typical
-gap is a space; each word is searched on its own, in context.
+gap is a space; each word is searched on its own, in context. In `words` context a
+narrower gap that still stands out may be a space too: the line is read both ways
+and the language model decides (people leave less room between words than the
+clear rule needs, and "thehello" is no word).
 
 Everything that bounds the work is a named constant below.
 """
@@ -50,6 +53,7 @@ LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidat
 ALTERNATIVES = 5  # readings answered
 MAX_MERGE_GAP = 0.4  # atoms this many letter heights apart are never one character (Weights.gap: 17 nats)
 DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
+MAX_LOOSE_SPACES = 3  # gaps between clear spaces read both with and without a space (the widest first)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,11 @@ class Weights:
     dot: float = 4.0  # per dot-sized character
     space: float = 1.064  # a gap wider than this many letter heights ...
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
+    # A narrower gap, wider than loose_space letter heights and loose_ratio times the median gap, may be a space
+    # (words context only): a space there costs loose_cost, and the language model weighs both readings.
+    loose_space: float = 0.5
+    loose_ratio: float = 1.25
+    loose_cost: float = 14.0
     switch: float = 3.0  # per change between letters and digits inside a word
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
     reject: float = 1.0  # x -log(1 - P(not a character)), the model's reject output: fragments cost
@@ -282,13 +291,28 @@ def _order_atoms(atom_map: np.ndarray, cut_left: dict[int, float]) -> tuple[np.n
     return renumber[atom_map], bounds_array[order], cuts
 
 
-def words(lattice: Lattice, weights: Weights) -> list[tuple[int, int]]:
-    """The line's words as atom ranges: a gap clearly wider than the line's typical gap is a space."""
+def words(lattice: Lattice, weights: Weights, loose: bool = False) -> list[tuple[int, int, dict[int, float]]]:
+    """The line's words as atom ranges, each with the atoms inside it before which a space may yet be.
+
+    A gap clearly wider than the line's typical gap is a space. With `loose`,
+    up to MAX_LOOSE_SPACES narrower gaps in each word that still stand out are
+    returned too, each with what a space there costs: `loose_cost` at the
+    narrowest such gap, falling to nothing at the clear rule's threshold.
+    """
     gaps = lattice.gaps
     typical = max(median(gaps), 0.0) if len(gaps) else 0.0
     threshold = max(weights.space, weights.space_ratio * typical)
     bounds = [0, *(int(k) + 1 for k in np.nonzero(gaps > threshold)[0]), lattice.atoms]
-    return list(itertools.pairwise(bounds))
+    maybe = max(weights.loose_space, weights.loose_ratio * typical)
+    found = []
+    for first, last in itertools.pairwise(bounds):
+        inside = {}
+        if loose and maybe < threshold:
+            widest = sorted((-gaps[k - 1], k) for k in range(first + 1, last) if gaps[k - 1] > maybe)
+            for gap, k in widest[:MAX_LOOSE_SPACES]:
+                inside[k] = weights.loose_cost * (threshold + gap) / (threshold - maybe)  # gap is negated
+        found.append((first, last, inside))
+    return found
 
 
 def _piece(
@@ -317,6 +341,11 @@ class _Hypothesis:
     chosen: tuple[tuple[int, str], ...]  # (piece index, label)
     context: tuple[int, ...]  # the language model's symbols of the current run of letters
     kind: str  # "", "letter" or "digit": what the last character was
+    done: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = ()  # words ended before it at loose spaces
+
+    def key(self) -> str:
+        """The text read so far, spaces included: one hypothesis is kept per text."""
+        return " ".join((*(text for text, _ in self.done), self.text)) if self.done else self.text
 
 
 def read(
@@ -346,18 +375,20 @@ def read(
     for index, piece in enumerate(lattice.pieces):
         by_start.setdefault(piece.start, []).append(index)
     readings = [Reading("", 0.0)]
-    for first, last in words(lattice, weights):
-        word = _search_word(first, last, lattice, by_start, logp, top, shape, labels, cases, language_model, weights)
-        cased = [(h, _cased(h.text, cases, language_model)) for h in word]
-        pairs = sorted(((r, h, text) for r in readings for h, text in cased), key=lambda t: -(t[0].score + t[1].score))
+    for first, last, loose in words(lattice, weights, loose=language_model is not None):
+        found = _search_word(
+            first, last, loose, lattice, by_start, logp, top, shape, labels, cases, language_model, weights
+        )
+        phrases = [(h, [*h.done, (_cased(h.text, cases, language_model), h.chosen)]) for h in found]
+        pairs = sorted(((r, h, p) for r in readings for h, p in phrases), key=lambda t: -(t[0].score + t[1].score))
         readings = [
             Reading(
-                text=f"{r.text} {text}" if r.text and text else r.text or text,
+                text=" ".join(t for t in (r.text, *(text for text, _ in phrase)) if t),
                 score=r.score + h.score,
-                characters=[*r.characters, *h.chosen],
-                words=[*r.words, (text, [i for i, _ in h.chosen])],
+                characters=[*r.characters, *(c for _, chosen in phrase for c in chosen)],
+                words=[*r.words, *((text, [i for i, _ in chosen]) for text, chosen in phrase)],
             )
-            for r, h, text in pairs[:BEAM_WIDTH]
+            for r, h, phrase in pairs[:BEAM_WIDTH]
         ]
     best = max(r.score for r in readings)
     total = sum(math.exp(r.score - best) for r in readings)
@@ -382,6 +413,7 @@ def _shape(piece: Piece, lattice: Lattice, weights: Weights) -> float:
 def _search_word(
     first: int,
     last: int,
+    loose: dict[int, float],
     lattice: Lattice,
     by_start: dict[int, list[int]],
     logp: np.ndarray,
@@ -392,13 +424,16 @@ def _search_word(
     language_model: LanguageModel | None,
     weights: Weights,
 ) -> list[_Hypothesis]:
-    """Beam search over atom boundaries first..last: the best hypotheses for one word."""
+    """Beam search over atom boundaries first..last: the best hypotheses for one word, or for several where
+    `loose` (atom: cost) allows a space."""
     letters = [ALPHABET.find(label.lower()) if language_model is not None else -1 for label in labels]
     beams: dict[int, dict[str, _Hypothesis]] = {first: {"": _Hypothesis(0.0, "", (), (BOUNDARY,), "")}}
     for node in range(first, last):
         if node not in beams:
             continue
-        hypotheses = sorted(beams.pop(node).values(), key=lambda h: -h.score)[:BEAM_WIDTH]
+        hypotheses = _best(beams.pop(node).values())
+        if node in loose:  # each hypothesis may also end its word here, at a cost
+            hypotheses += [_space(h, loose[node], cases, language_model, weights) for h in hypotheses]
         for index in by_start.get(node, ()):
             piece = lattice.pieces[index]
             if piece.end > last:
@@ -419,13 +454,33 @@ def _search_word(
                     else:
                         step -= weights.digit + weights.switch * (kind == "letter")
                         kind = "digit"
-                    _keep(
-                        target, _Hypothesis(h.score + step, h.text + label, (*h.chosen, (index, label)), context, kind)
-                    )
+                    chosen = (*h.chosen, (index, label))
+                    _keep(target, _Hypothesis(h.score + step, h.text + label, chosen, context, kind, h.done))
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
         finals = [replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
     return sorted(finals, key=lambda h: -h.score)[:BEAM_WIDTH]
+
+
+def _best(hypotheses) -> list[_Hypothesis]:
+    """The BEAM_WIDTH best hypotheses for each number of loose spaces taken: a space pays its cost at once, and
+    the language model's verdict on the word it spared comes only later."""
+    kept, counts = [], {}
+    for h in sorted(hypotheses, key=lambda h: -h.score):
+        taken = counts.get(len(h.done), 0)
+        if taken < BEAM_WIDTH:
+            counts[len(h.done)] = taken + 1
+            kept.append(h)
+    return kept
+
+
+def _space(
+    h: _Hypothesis, cost: float, cases: set[str], language_model: LanguageModel, weights: Weights
+) -> _Hypothesis:
+    """The hypothesis with its word ended by a space: what the word's end adds, less the space's cost."""
+    word = (_cased(h.text, cases, language_model), h.chosen)
+    score = h.score + _word_end(h, cases, language_model, weights) - cost
+    return _Hypothesis(score, "", (), (BOUNDARY,), "", (*h.done, word))
 
 
 def _word_end(h: _Hypothesis, cases: set[str], language_model: LanguageModel, weights: Weights) -> float:
@@ -460,9 +515,10 @@ def starts_upper(word: str, cases: set[str]) -> bool:
 
 def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
     """One hypothesis per text at each boundary: the best segmentation of it."""
-    known = beam.get(hypothesis.text)
+    key = hypothesis.key()
+    known = beam.get(key)
     if known is None or known.score < hypothesis.score:
-        beam[hypothesis.text] = hypothesis
+        beam[key] = hypothesis
 
 
 def _cased(word: str, cases: set[str], language_model: LanguageModel | None) -> str:
