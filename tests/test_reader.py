@@ -279,7 +279,7 @@ def _capitals(words: list[str], letter_gap: float, word_gap: float) -> list:
 
 @pytest.mark.parametrize("words", [["LET", "IT"], ["LENT", "IT"]])
 def test_a_word_gap_narrower_than_the_clear_rule_is_a_space_when_the_words_say_so(client, words):
-    # Letters 0.25 letter heights apart, words 0.7: under the clear rule's 1.064, so only the language model, reading
+    # Letters 0.25 of their height apart, words 0.7: under the clear rule's 1.064, so only the language model, reading
     # the line with and without the space, finds it; letter by letter (context none) the line stays one word.
     body = {"strokes": _capitals(words, 25, 70), "mode": "text", "model": "characters"}
     assert _post(client, body).json["text"] == " ".join(words)

@@ -71,7 +71,8 @@ class Weights:
     space: float = 1.064  # a gap wider than this many letter heights ...
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     # A narrower gap, wider than loose_space letter heights and loose_ratio times the median gap, may be a space
-    # (words context only): a space there costs loose_cost, and the language model weighs both readings.
+    # (words context only): a space there costs up to loose_cost, less the nearer the gap comes to the clear rule's
+    # threshold, and the language model weighs both readings.
     loose_space: float = 0.5
     loose_ratio: float = 1.25
     loose_cost: float = 14.0
