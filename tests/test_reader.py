@@ -277,10 +277,11 @@ def _capitals(words: list[str], letter_gap: float, word_gap: float) -> list:
     return strokes
 
 
-@pytest.mark.parametrize("words", [["LET", "IT"], ["LENT", "IT"]])
+@pytest.mark.parametrize("words", [["LET", "IT"], ["LENT", "IT"], ["TEN", "TILE"], ["NET", "LINE"]])
 def test_a_word_gap_narrower_than_the_clear_rule_is_a_space_when_the_words_say_so(client, words):
     # Letters 0.25 of their height apart, words 0.7: under the clear rule's 1.064, so only the language model, reading
-    # the line with and without the space, finds it; letter by letter (context none) the line stays one word.
+    # the line with and without the space, finds it; letter by letter (context none) the line stays one word. TEN TILE
+    # and NET LINE need the space to cost less for standing out from the letters' gaps (Weights.loose_sure).
     body = {"strokes": _capitals(words, 25, 70), "mode": "text", "model": "characters"}
     assert _post(client, body).json["text"] == " ".join(words)
     assert " " not in _post(client, body | {"context": "none"}).json["text"]
@@ -291,8 +292,8 @@ FLOOR_LINES = 150  # per set: a fixed, seeded sample of held-out lines (training
 # Exact-line accuracy floors just under what this exact sample measured (README has the n = 500 table).
 FLOORS = {  # measured on this sample (the language model knowing its whole vocabulary, the lexicon's bonus by how often
     # a word is used, one case per word and lower case likelier than a capital first letter, the words drawn as
-    # training/text_eval draws them, loose spaces): 0.913, 0.913, 0.973, 0.633, 0.900, 0.940, 0.953, 0.913, 0.667
-    "words apart": 0.91,
+    # training/text_eval draws them, loose spaces): 0.900, 0.913, 0.973, 0.633, 0.900, 0.940, 0.953, 0.913, 0.687
+    "words apart": 0.89,  # 0.913 before loose spaces (n = 500: 93.6 % -> 92.2 %, README)
     "words touching": 0.90,
     "numbers": 0.96,
     "codes": 0.62,  # read in `words` context, as a client that does not say `none` would
@@ -300,9 +301,9 @@ FLOORS = {  # measured on this sample (the language model knowing its whole voca
     "digits model": 0.93,
     "common words": 0.94,  # drawn as often as English text uses them: "of" and "the" more than "hl"
     "capitals": 0.90,  # HELLO and Hello
-    "two words close": 0.64,  # a word gap of 0.5-1.0 letter heights: read with and without the space
+    "two words close": 0.66,  # a word gap of 0.5-1.0 letter heights: read with and without the space
 }
-SPACE_FLOORS = {"two words": 0.97, "two words close": 0.74}  # the space in the right place (measured 1.000, 0.760)
+SPACE_FLOORS = {"two words": 0.97, "two words close": 0.76}  # the space in the right place (measured 1.000, 0.780)
 
 
 @needs_data

@@ -434,6 +434,7 @@ def tune(prepared: dict, models: dict, lm, plain: bool) -> reader.Weights:
         "loose_space",
         "loose_ratio",
         "loose_cost",
+        "loose_sure",
     }
     skip = {"ocr"} | (words_only if plain else set())
     names = [f.name for f in dataclasses.fields(reader.Weights) if f.name not in skip]

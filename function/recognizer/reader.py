@@ -53,6 +53,8 @@ LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidat
 ALTERNATIVES = 5  # readings answered
 MAX_MERGE_GAP = 0.4  # atoms this many letter heights apart are never one character (Weights.gap: 17 nats)
 DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
+UPPER_GAPS = 75  # percentile of a line's gaps that a loose space is judged against ...
+MIN_UPPER_GAP = 0.1  # ... in letter heights, at least: letters that touch still leave room for a space
 MAX_LOOSE_SPACES = 3  # gaps between clear spaces read both with and without a space (the widest first)
 
 
@@ -72,10 +74,12 @@ class Weights:
     space_ratio: float = 1.25  # ... and this many times the line's median gap is a space
     # A narrower gap, wider than loose_space letter heights and loose_ratio times the median gap, may be a space
     # (words context only): a space there costs up to loose_cost, less the nearer the gap comes to the clear rule's
-    # threshold, and the language model weighs both readings.
+    # threshold and the more it stands out from the line's wider gaps (nothing at loose_sure times their upper
+    # quartile: tight letters with a plain word gap between them), and the language model weighs both readings.
     loose_space: float = 0.5
     loose_ratio: float = 1.25
     loose_cost: float = 14.0
+    loose_sure: float = 6.0
     switch: float = 3.0  # per change between letters and digits inside a word
     digit: float = 0.764  # per digit in a word context (what a letter costs under the language model)
     reject: float = 1.0  # x -log(1 - P(not a character)), the model's reject output: fragments cost
@@ -297,23 +301,32 @@ def words(lattice: Lattice, weights: Weights, loose: bool = False) -> list[tuple
 
     A gap clearly wider than the line's typical gap is a space. With `loose`,
     up to MAX_LOOSE_SPACES narrower gaps in each word that still stand out are
-    returned too, each with what a space there costs: `loose_cost` at the
-    narrowest such gap, falling to nothing at the clear rule's threshold.
+    returned too, each with what a space there costs (`_loose_cost`).
     """
     gaps = lattice.gaps
     typical = max(median(gaps), 0.0) if len(gaps) else 0.0
     threshold = max(weights.space, weights.space_ratio * typical)
     bounds = [0, *(int(k) + 1 for k in np.nonzero(gaps > threshold)[0]), lattice.atoms]
     maybe = max(weights.loose_space, weights.loose_ratio * typical)
+    upper = max(float(np.percentile(gaps, UPPER_GAPS)), MIN_UPPER_GAP) if len(gaps) else MIN_UPPER_GAP
     found = []
     for first, last in itertools.pairwise(bounds):
         inside = {}
         if loose and maybe < threshold:
             widest = sorted((-gaps[k - 1], k) for k in range(first + 1, last) if gaps[k - 1] > maybe)
             for gap, k in widest[:MAX_LOOSE_SPACES]:
-                inside[k] = weights.loose_cost * (threshold + gap) / (threshold - maybe)  # gap is negated
+                inside[k] = _loose_cost(-gap, upper, threshold, maybe, weights)
         found.append((first, last, inside))
     return found
+
+
+def _loose_cost(gap: float, upper: float, threshold: float, maybe: float, weights: Weights) -> float:
+    """What a space costs at a gap between `maybe` and the clear rule's `threshold` (letter heights): all of
+    `loose_cost` at `maybe`, falling to nothing at `threshold`, and scaled down as the gap grows from once to
+    `loose_sure` times `upper`, the upper quartile of the line's gaps (letters' gaps vary, a word gap stands out)."""
+    narrow = (threshold - gap) / (threshold - maybe)
+    plain = min(1.0, max(0.0, (weights.loose_sure - gap / upper) / (weights.loose_sure - 1.0)))
+    return weights.loose_cost * narrow * plain
 
 
 def _piece(
