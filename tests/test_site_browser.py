@@ -244,19 +244,27 @@ def smooth(points: list[tuple[float, float]], step: float) -> list[tuple[float, 
     return out
 
 
-def layout(glyphs: list[list], box: dict, height_share: float = 0.6) -> list[list[tuple[float, float]]]:
-    """Glyphs side by side, centred in the canvas box, as smooth strokes in page coordinates."""
+WORD_BREAK = 0.4  # letter heights that a None among layout()'s glyphs adds to the gap: words 0.75 apart, letters 0.35
+
+
+def layout(glyphs: list[list | None], box: dict, height_share: float = 0.6) -> list[list[tuple[float, float]]]:
+    """Glyphs side by side, centred in the canvas box, as smooth strokes in page coordinates; a None between two
+    glyphs is a word break."""
     height = box["height"] * height_share
     width = height * 0.7
     gap = height * 0.35
-    total = len(glyphs) * width + (len(glyphs) - 1) * gap
+    drawn = [g for g in glyphs if g is not None]
+    total = len(drawn) * width + (len(drawn) - 1) * gap + glyphs.count(None) * WORD_BREAK * height
     scale = min(1.0, box["width"] * 0.9 / total)
     height, width, gap, total = height * scale, width * scale, gap * scale, total * scale
     left = box["x"] + (box["width"] - total) / 2
     top = box["y"] + (box["height"] - height) / 2
-    strokes = []
-    for i, glyph in enumerate(glyphs):
-        x0 = left + i * (width + gap)
+    strokes, x0 = [], left - width - gap
+    for glyph in glyphs:
+        if glyph is None:
+            x0 += WORD_BREAK * height
+            continue
+        x0 += width + gap
         for stroke in glyph:
             curve = smooth([(x * width, y * height) for x, y in stroke], step=6)
             strokes.append([(x0 + x, top + y) for x, y in curve])
@@ -748,6 +756,23 @@ def test_character_mode_says_what_it_tells_apart(site, browser):
     page.wait_for_function("document.getElementById('mode-help').textContent.includes('lower-case')")
     help_text = page.inner_text("#mode-help")
     assert "0\u20139, A\u2013Z and lower-case a b d e f g h n q r t" in help_text, help_text
+    assert errors == []
+    page.context.close()
+
+
+def test_two_words_read_with_their_space_and_their_characters_stand_apart_by_word(site, browser):
+    # Words 0.75 letter heights apart, letters 0.35: closer than the clear space rule (1.06), read both ways in context.
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    glyphs = [LETTERS[c] for c in "HOLE"] + [None] + [LETTERS[c] for c in "HALO"]
+    draw_with_mouse(page, layout(glyphs, pad_box(page), height_share=0.3))
+    page.click("#predict")
+    assert wait_for_answer(page) == "HOLE HALO"
+    chips = page.locator("#characters li")
+    assert chips.count() == 8
+    assert [chips.nth(k).evaluate("li => li.classList.contains('word-start')") for k in range(8)] == [False] * 4 + [
+        True
+    ] + [False] * 3
     assert errors == []
     page.context.close()
 

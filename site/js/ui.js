@@ -145,7 +145,8 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   );
 
   $("characters-block").hidden = !text;
-  $("characters").replaceChildren(...characters.map(chip));
+  const starts = wordStarts(answer.words, characters.length);
+  $("characters").replaceChildren(...characters.map((c, i) => chip(c, starts.has(i))));
 
   const image = $("model-input");
   const count = (tiles) => {
@@ -256,10 +257,21 @@ function readingItem({ text, probability }, best, onChoose) {
   return item;
 }
 
-function chip({ prediction, confidence, rejected }) {
+/** Where each word after the first begins among the characters (spaces are not characters): its chip stands apart. */
+function wordStarts(words, count) {
+  const lengths = (words ?? []).map((word) => [...word.text].length);
+  const starts = new Set();
+  if (lengths.reduce((sum, length) => sum + length, 0) !== count) return starts;
+  let at = 0;
+  for (const length of lengths.slice(0, -1)) starts.add((at += length));
+  return starts;
+}
+
+function chip({ prediction, confidence, rejected }, startsWord) {
   const item = document.createElement("li");
   const unsure = !rejected && confidence < UNSURE_BELOW;
   item.className = rejected ? "rejected-char" : unsure ? "unsure-char" : "";
+  item.classList.toggle("word-start", startsWord);
   const value = rejected ? "may not be a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
   item.append(span("char", rejected ? `${prediction}?` : prediction), span("", value));
   return item;
