@@ -386,7 +386,7 @@ def test_a_letter_and_a_word(site, browser):
     draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.4))
     page.click("#predict")
     assert wait_for_answer(page) == "HEX"
-    assert page.locator("#characters li").count() == 3
+    assert page.locator("#characters li.character").count() == 3
     assert page.evaluate(BOX_PIXELS) > 0, "the character boxes are not drawn over the writing"
     assert page.locator("#model-input").evaluate("img => [img.naturalWidth, img.naturalHeight]") == [84, 28]
 
@@ -698,7 +698,7 @@ def test_a_text_answer_stays_on_one_line_at_390_px_with_every_character_in_view(
     page.wait_for_timeout(400)  # Chromium drops a tap right after a touch drag
     page.click("#predict")
     answer = wait_for_answer(page)
-    assert page.locator("#characters li").count() == len(word), answer
+    assert page.locator("#characters li.character").count() == len(word), answer
     lines = page.evaluate(
         """() => { const range = document.createRange();
         range.selectNodeContents(document.getElementById("answer"));
@@ -760,7 +760,7 @@ def test_character_mode_says_what_it_tells_apart(site, browser):
     page.context.close()
 
 
-def test_two_words_read_with_their_space_and_their_characters_stand_apart_by_word(site, browser):
+def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_word(site, browser):
     # Words 0.75 letter heights apart, letters 0.35: closer than the clear space rule (1.06), read both ways in context.
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "text")
@@ -768,11 +768,11 @@ def test_two_words_read_with_their_space_and_their_characters_stand_apart_by_wor
     draw_with_mouse(page, layout(glyphs, pad_box(page), height_share=0.3))
     page.click("#predict")
     assert wait_for_answer(page) == "HOLE HALO"
-    chips = page.locator("#characters li")
-    assert chips.count() == 8
-    assert [chips.nth(k).evaluate("li => li.classList.contains('word-start')") for k in range(8)] == [False] * 4 + [
-        True
-    ] + [False] * 3
+    words = page.locator("#characters > li.word")  # each word's characters wrap as one
+    assert [words.nth(k).locator("li.character .char").all_inner_texts() for k in range(words.count())] == [
+        list("HOLE"),
+        list("HALO"),
+    ]
     assert errors == []
     page.context.close()
 

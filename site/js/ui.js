@@ -145,8 +145,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   );
 
   $("characters-block").hidden = !text;
-  const starts = wordStarts(answer.words, characters.length);
-  $("characters").replaceChildren(...characters.map((c, i) => chip(c, starts.has(i))));
+  $("characters").replaceChildren(...byWord(characters.map(chip), answer.words));
 
   const image = $("model-input");
   const count = (tiles) => {
@@ -257,21 +256,26 @@ function readingItem({ text, probability }, best, onChoose) {
   return item;
 }
 
-/** Where each word after the first begins among the characters (spaces are not characters): its chip stands apart. */
-function wordStarts(words, count) {
+/** The chips grouped by word (spaces are not characters): a word wraps as one, and words stand apart. */
+function byWord(chips, words) {
   const lengths = (words ?? []).map((word) => [...word.text].length);
-  const starts = new Set();
-  if (lengths.reduce((sum, length) => sum + length, 0) !== count) return starts;
+  const fits = lengths.length > 0 && lengths.reduce((sum, length) => sum + length, 0) === chips.length;
   let at = 0;
-  for (const length of lengths.slice(0, -1)) starts.add((at += length));
-  return starts;
+  return (fits ? lengths : [chips.length]).map((length) => {
+    const list = document.createElement("ol");
+    list.className = "word-characters";
+    list.append(...chips.slice(at, (at += length)));
+    const item = document.createElement("li");
+    item.className = "word";
+    item.append(list);
+    return item;
+  });
 }
 
-function chip({ prediction, confidence, rejected }, startsWord) {
+function chip({ prediction, confidence, rejected }) {
   const item = document.createElement("li");
   const unsure = !rejected && confidence < UNSURE_BELOW;
-  item.className = rejected ? "rejected-char" : unsure ? "unsure-char" : "";
-  item.classList.toggle("word-start", startsWord);
+  item.className = `character${rejected ? " rejected-char" : unsure ? " unsure-char" : ""}`;
   const value = rejected ? "may not be a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
   item.append(span("char", rejected ? `${prediction}?` : prediction), span("", value));
   return item;
