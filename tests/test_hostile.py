@@ -33,7 +33,14 @@ from recognizer.decode import MAX_DECODED_BYTES, decode_image
 from recognizer.errors import ApiError
 from recognizer.reader import stroke_atoms
 from recognizer.server_limits import Incoming, Refusal
-from recognizer.strokes import MAX_DRAWN_POINTS, check_json_structure, parse_strokes, render_strokes, thin
+from recognizer.strokes import (
+    MAX_DRAWN_POINTS,
+    check_json_structure,
+    drawing_scale,
+    parse_strokes,
+    render_strokes,
+    thin,
+)
 
 ORIGIN = "http://127.0.0.1:9"
 
@@ -178,7 +185,7 @@ def test_dense_strokes_are_thinned_once_for_drawing_and_for_text_modes_stroke_la
     assert all((t[[0, -1]] == s[[0, -1]]).all() for t, s in zip(thinned, [circle, line], strict=True))
     assert thin([line])[0] is line  # a normal drawing is left as it is
     ink = np.ones((300, 300), np.float32)
-    atoms = stroke_atoms(thinned, ink, 1.0, (0.0, 0.0))
+    atoms = stroke_atoms(thinned, ink, 1.0, (0.0, 0.0), drawing_scale(np.concatenate(thinned), True)[1])
     assert set(np.unique(atoms)) >= {1, 2}  # both strokes labelled from the thinned points
 
 

@@ -118,11 +118,11 @@ def test_touching_letters_are_cut_at_the_thin_join():
 
 def test_a_stroke_is_never_split_and_touching_strokes_stay_apart():
     strokes = [np.array([[10.0, 10.0], [10.0, 90.0]]), np.array([[10.0, 90.0], [60.0, 90.0], [60.0, 10.0]])]
-    from recognizer.strokes import render_strokes
+    from recognizer.strokes import draw_strokes
 
-    gray, scale, origin = render_strokes(strokes, True)
-    ink = (gray > 0.5).astype(np.float32)
-    atoms = reader.stroke_atoms(strokes, ink, scale, origin)
+    drawing = draw_strokes(strokes, True)
+    ink = (drawing.levels > 127).astype(np.float32)
+    atoms = reader.stroke_atoms(drawing.strokes, ink, drawing.scale, drawing.origin, drawing.pen)
     assert set(np.unique(atoms[ink > 0])) == {1, 2}  # every ink pixel belongs to one of the two strokes
     lattice = reader.candidate_pieces(ink, atoms)
     assert lattice.atoms == 2 and not lattice.cuts

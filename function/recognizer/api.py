@@ -28,7 +28,7 @@ from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import PROFILES, ink_box, to_ink
 from .segment import count_characters
-from .strokes import draw_strokes, parse_strokes, thin
+from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
@@ -57,6 +57,8 @@ class Picture:
     gray: np.ndarray
     scale: float
     origin: tuple[float, float] = (0.0, 0.0)
+    strokes: list[np.ndarray] | None = None  # pen strokes as drawn (thinned), for text mode's stroke labels
+    pen: float = 0.0  # their pen's width in pixels
 
     def to_client(self, box: tuple[int, int, int, int]) -> list[float]:
         x, y, width, height = box
@@ -214,7 +216,7 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
     if text:
-        lattice = find_candidates(ink, _stroke_atoms(job, picture, ink))
+        lattice = find_candidates(ink, _stroke_atoms(picture, ink))
         pieces = [Piece(c.box, c.crop) for c in lattice.pieces]
     else:
         pieces = [find_character(ink)]
@@ -245,8 +247,8 @@ def read(job: Job) -> Picture:
     if job.strokes is not None:
         if not job.strokes:
             raise _nothing_drawn(strokes=True)
-        gray, scale, origin = draw_strokes(job.strokes, job.mode == "text")
-        return Picture(gray, scale, origin)
+        drawing = draw_strokes(job.strokes, job.mode == "text")
+        return Picture(drawing.levels, drawing.scale, drawing.origin, drawing.strokes, drawing.pen)
     gray, scale = decode_levels(job.image)
     return Picture(gray, scale)
 
@@ -273,11 +275,11 @@ def find_candidates(ink: np.ndarray, atoms: np.ndarray | None = None) -> reader.
     return reader.candidate_pieces(ink, atoms)
 
 
-def _stroke_atoms(job: Job, picture: Picture, ink: np.ndarray) -> np.ndarray | None:
+def _stroke_atoms(picture: Picture, ink: np.ndarray) -> np.ndarray | None:
     """Pen strokes are the atoms of a line: a stroke is never split between characters."""
-    if job.strokes is None:
+    if picture.strokes is None:
         return None
-    return reader.stroke_atoms(thin(job.strokes), ink, picture.scale, picture.origin)  # as read() drew them
+    return reader.stroke_atoms(picture.strokes, ink, picture.scale, picture.origin, picture.pen)
 
 
 def prepare(model: Model, pieces: list[Piece]) -> np.ndarray:

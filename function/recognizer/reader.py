@@ -33,7 +33,7 @@ from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
 from .preprocess import crop_to_ink
 from .segment import label_components, median
-from .strokes import draw_stroke, drawing_scale
+from .strokes import draw_stroke
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
 MAX_MERGE = 4  # atoms in one candidate character
@@ -132,15 +132,17 @@ class Reading:
     probability: float = 0.0
 
 
-def stroke_atoms(strokes: list[np.ndarray], ink: np.ndarray, scale: float, origin: tuple[float, float]) -> np.ndarray:
-    """Label each ink pixel with the stroke (1..n) that drew it, as render_strokes drew them.
+def stroke_atoms(
+    strokes: list[np.ndarray], ink: np.ndarray, scale: float, origin: tuple[float, float], pen: float
+) -> np.ndarray:
+    """Label each ink pixel with the stroke (1..n) that drew it, as strokes.draw_strokes drew them (its Drawing).
 
     Later strokes win where two cross; the labels are drawn a little wider than
     the pen so the ink's anti-aliased rim is labelled too.
     """
     canvas = Image.new("I", (ink.shape[1], ink.shape[0]), 0)
     draw = ImageDraw.Draw(canvas)
-    width = round(drawing_scale(np.concatenate(strokes), text=True)[1]) + 4
+    width = round(pen) + 4
     for number, stroke in enumerate(strokes, 1):
         draw_stroke(draw, (stroke - np.array(origin)) / scale, width, number)
     return np.where(ink > 0, np.asarray(canvas, np.int32), 0)
@@ -307,16 +309,15 @@ def words(lattice: Lattice, weights: Weights, loose: bool = False) -> list[tuple
     typical = max(median(gaps), 0.0) if len(gaps) else 0.0
     threshold = max(weights.space, weights.space_ratio * typical)
     bounds = [0, *(int(k) + 1 for k in np.nonzero(gaps > threshold)[0]), lattice.atoms]
+    ranges = list(itertools.pairwise(bounds))
     maybe = max(weights.loose_space, weights.loose_ratio * typical)
+    if not loose or maybe >= threshold:
+        return [(first, last, {}) for first, last in ranges]
     upper = max(float(np.percentile(gaps, UPPER_GAPS)), MIN_UPPER_GAP) if len(gaps) else MIN_UPPER_GAP
     found = []
-    for first, last in itertools.pairwise(bounds):
-        inside = {}
-        if loose and maybe < threshold:
-            widest = sorted((-gaps[k - 1], k) for k in range(first + 1, last) if gaps[k - 1] > maybe)
-            for gap, k in widest[:MAX_LOOSE_SPACES]:
-                inside[k] = _loose_cost(-gap, upper, threshold, maybe, weights)
-        found.append((first, last, inside))
+    for first, last in ranges:
+        widest = sorted((-gaps[k - 1], k) for k in range(first + 1, last) if gaps[k - 1] > maybe)[:MAX_LOOSE_SPACES]
+        found.append((first, last, {k: _loose_cost(-gap, upper, threshold, maybe, weights) for gap, k in widest}))
     return found
 
 

@@ -8,6 +8,7 @@ server draw every character with the stroke width the models were trained on
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -101,14 +102,24 @@ def _is_a_dot(points: np.ndarray, canvas_side: float) -> bool:
     return extent == 0 or extent < MIN_INK_SHARE * canvas_side
 
 
+class Drawing(NamedTuple):
+    """Strokes drawn as the models see them; client = pixel * scale + origin."""
+
+    levels: np.ndarray  # uint8, ink bright (what serving works on: preprocess.to_ink takes them)
+    scale: float
+    origin: tuple[float, float]
+    strokes: list[np.ndarray]  # the strokes as drawn (thinned), in the client's units
+    pen: float  # the pen's width in pixels
+
+
 def render_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
     """Strokes -> (ink-bright float image, scale, origin): client = pixel * scale + origin."""
-    levels, scale, origin = draw_strokes(strokes, text)
-    return levels.astype(np.float32) / 255.0, scale, origin
+    drawing = draw_strokes(strokes, text)
+    return drawing.levels.astype(np.float32) / 255.0, drawing.scale, drawing.origin
 
 
-def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, float, tuple[float, float]]:
-    """render_strokes' picture as uint8 levels (what serving works on: preprocess.to_ink takes them)."""
+def draw_strokes(strokes: list[np.ndarray], text: bool) -> Drawing:
+    """The strokes drawn at the size and with the pen the models were trained on (drawing_scale)."""
     points = np.concatenate(strokes)
     low = points.min(axis=0)
     span_x, span_y = points.max(axis=0) - low
@@ -128,7 +139,7 @@ def draw_strokes(strokes: list[np.ndarray], text: bool) -> tuple[np.ndarray, flo
     for stroke in strokes:
         draw_stroke(draw, (stroke - low) * scale + margin, pen, 255)
     origin = (float(low[0] - margin / scale), float(low[1] - margin / scale))
-    return np.asarray(canvas), 1.0 / scale, origin
+    return Drawing(np.asarray(canvas), 1.0 / scale, origin, strokes, pen)
 
 
 def draw_stroke(draw: ImageDraw.ImageDraw, xy: np.ndarray, width: float, fill: int) -> None:
