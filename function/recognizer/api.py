@@ -246,7 +246,7 @@ def read(job: Job) -> Picture:
     """Stage 1: the image file decoded, or the strokes drawn, as a grayscale working image."""
     if job.strokes is not None:
         if not job.strokes:
-            raise _nothing_drawn(strokes=True)
+            raise ApiError(422, "nothing_drawn", "the strokes are empty; draw a character")
         drawing = draw_strokes(job.strokes, job.mode == "text")
         return Picture(drawing.levels, drawing.scale, drawing.origin, drawing.strokes, drawing.pen)
     gray, scale = decode_levels(job.image)
@@ -355,9 +355,7 @@ def probability(p: float) -> float:
     return min(max(round(p, 4), PROBABILITY_FLOOR), 1 - PROBABILITY_FLOOR)
 
 
-def _nothing_drawn(strokes: bool = False) -> ApiError:
-    if strokes:
-        return ApiError(422, "nothing_drawn", "the strokes are empty; draw a character")
+def _nothing_drawn() -> ApiError:
     return ApiError(422, "nothing_drawn", "no ink was found in the image; draw or photograph a character")
 
 
