@@ -27,7 +27,7 @@ from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import PROFILES, ink_box, to_ink
-from .segment import count_characters
+from .segment import count_characters, count_grouped, find_runs
 from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -269,10 +269,11 @@ def find_character(ink: np.ndarray) -> Piece:
 
 def find_candidates(ink: np.ndarray, atoms: np.ndarray | None = None) -> reader.Lattice:
     """Stage 3, text mode: the candidate characters (pieces of ink or strokes, cuts, merges) for the search."""
-    count = count_characters(ink)
+    runs = find_runs(ink > 0)
+    count = count_grouped(runs)
     if count > MAX_CHARACTERS:
         raise ApiError(422, "too_many_characters", f"found {count} characters; the limit is {MAX_CHARACTERS}")
-    return reader.candidate_pieces(ink, atoms)
+    return reader.candidate_pieces(ink, atoms, runs)
 
 
 def _stroke_atoms(picture: Picture, ink: np.ndarray) -> np.ndarray | None:

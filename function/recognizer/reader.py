@@ -31,8 +31,7 @@ from PIL import Image, ImageDraw
 
 from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
-from .preprocess import crop_to_ink
-from .segment import label_components, median
+from .segment import Runs, find_runs, median
 from .strokes import draw_stroke
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
@@ -148,18 +147,20 @@ def stroke_atoms(
     return np.where(ink > 0, np.asarray(canvas, np.int32), 0)
 
 
-def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None) -> Lattice:
+def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None, runs: Runs | None = None) -> Lattice:
     """The line's candidate characters, left to right.
 
     `atom_map` labels each ink pixel with its stroke (`stroke_atoms`); without
     it (an image) the atoms are the connected pieces of ink, cut where too wide.
+    `runs` are the ink's (find_runs of ink > 0), where the caller has them.
     """
-    labels, boxes, _ = label_components(ink > 0)
+    runs = find_runs(ink > 0) if runs is None else runs
+    boxes = runs.boxes()
     height = letter_height(boxes)
     if atom_map is None:
         if len(boxes) > MAX_ATOMS:
             raise _too_many(len(boxes))
-        atom_map, cuts_at = _cut_wide(labels, boxes, height)
+        atom_map, cuts_at = _cut_wide(runs.labels(ink.shape), boxes, height)
     else:
         cuts_at = {}
     atom_map, bounds, cuts = _order_atoms(atom_map, cuts_at)
@@ -336,13 +337,14 @@ def _piece(
     x0, x1 = int(bounds[s:e, 0].min()), int(bounds[s:e, 1].max())
     y0, y1 = int(bounds[s:e, 2].min()), int(bounds[s:e, 3].max())
     window = atom_map[y0:y1, x0:x1]
+    # Atoms label ink pixels only, and their bounds are those pixels' boxes: the crop is already cropped to its ink.
     crop = np.where((window > s) & (window <= e), ink[y0:y1, x0:x1], 0.0)
     width = x1 - x0
     return Piece(
         start=s,
         end=e,
         box=(x0, y0, width, y1 - y0),
-        crop=crop_to_ink(crop),
+        crop=crop,
         gap=sum(max(0.0, g) for g in gaps[s : e - 1].tolist()),
         wide=max(0.0, width / height - 1.0),
         dot=max(width, y1 - y0) < DOT_SHARE * height,

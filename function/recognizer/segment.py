@@ -164,7 +164,11 @@ def count_characters(ink: np.ndarray) -> int:
 
     No label image is painted: the runs' boxes and areas are all the grouping needs.
     """
-    runs = find_runs(ink > 0)
+    return count_grouped(find_runs(ink > 0))
+
+
+def count_grouped(runs: Runs) -> int:
+    """count_characters of the ink whose runs these are (text mode finds them once for this and its atoms)."""
     if runs.count < 2:  # one piece (or none) is one character (or none): nothing to group
         return runs.count
     return len(group_components(runs.boxes(), runs.areas()))
