@@ -38,6 +38,30 @@ def canvas_png(image28: np.ndarray, rng: np.random.Generator) -> bytes:
 
 def photo_jpeg(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     """Ink on paper under uneven light: gradient and shading, grain, slight rotation, JPEG."""
+    image = Image.fromarray(_photo_rgb(image28, rng)).filter(ImageFilter.GaussianBlur(0.6))
+    return _encode(image, "JPEG", quality=int(rng.integers(60, 90)))
+
+
+def photo_on_table_jpeg(image28: np.ndarray, rng: np.random.Generator) -> bytes:
+    """photo_jpeg's sheet, a little smaller and turned, on a darker table that shows along one to four edges."""
+    sheet = Image.fromarray(_photo_rgb(image28, rng))
+    side = int(rng.integers(int(0.8 * FRAME), int(0.95 * FRAME) + 1))
+    sheet = sheet.resize((side, side), Image.Resampling.BILINEAR)
+    angle = float(rng.uniform(-6, 6))
+    turned = sheet.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True)
+    outline = Image.new("L", sheet.size, 255).rotate(angle, resample=Image.Resampling.BILINEAR, expand=True)
+    shade = rng.uniform(0.25, 0.55) * 255 * np.array([1.0, 0.95, 0.85])
+    table = np.clip(np.full((FRAME, FRAME, 3), shade) + rng.normal(0, 6, (FRAME, FRAME, 3)), 0, 255)
+    image = Image.fromarray(table.astype(np.uint8))
+    spare = FRAME - turned.width  # may be negative: then the sheet runs off the picture on some side
+    x, y = (int(rng.integers(min(0, spare) - 10, max(0, spare) + 11)) for _ in range(2))
+    image.paste(turned, (x, y), outline)
+    image = image.filter(ImageFilter.GaussianBlur(0.6))
+    return _encode(image, "JPEG", quality=int(rng.integers(60, 90)))
+
+
+def _photo_rgb(image28: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """photo_jpeg's picture before blur and JPEG: the glyph on unevenly lit paper, 8-bit RGB."""
     side = int(rng.integers(160, FRAME + 1))
     big = Image.fromarray(image28).resize((side, side), Image.Resampling.BICUBIC)
     big = big.rotate(float(rng.uniform(-8, 8)), resample=Image.Resampling.BILINEAR)
@@ -54,9 +78,7 @@ def photo_jpeg(image28: np.ndarray, rng: np.random.Generator) -> bytes:
     paper = light - 0.08 * shade / 255.0
     darkness = rng.uniform(0.55, 0.8)
     photo = paper * (1 - darkness * ink) + rng.normal(0, 0.025, (FRAME, FRAME))
-    rgb = np.clip(np.stack([photo * 1.0, photo * 0.97, photo * 0.9], axis=-1) * 255, 0, 255).astype(np.uint8)
-    image = Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(0.6))
-    return _encode(image, "JPEG", quality=int(rng.integers(60, 90)))
+    return np.clip(np.stack([photo * 1.0, photo * 0.97, photo * 0.9], axis=-1) * 255, 0, 255).astype(np.uint8)
 
 
 def text_line(images28: list[np.ndarray], rng: np.random.Generator) -> bytes:

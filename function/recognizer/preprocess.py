@@ -24,6 +24,8 @@ SPECK_SHARE = 0.01  # pieces smaller than this share of the largest piece are di
 MIN_INK_SHARE = 0.02
 MIN_INK_PIXELS = 3
 BACKGROUND_SIZE = 64  # the lighting is estimated on this coarse grid
+EDGE_CONTACT = 0.5  # a photo's piece of ink touching its edge along this share of its box's w + h lies along it
+EDGE_MARGIN = 0.01  # ... and so do the pieces within this share of the picture's long side of it
 FRAMING_CACHE = 64  # square sides whose EMNIST framing matrix is kept: 28 x side float32 each, at most ~17 MB
 
 
@@ -46,26 +48,39 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     """
     if gray.dtype == np.uint8:
         return _levels_to_ink(gray)
-    if _light_paper(_border(gray)):  # the ink is dark
+    if _light_paper(level_histogram(np.round(gray * 255).astype(np.uint8))):  # the ink is dark
         gray = 1.0 - gray
     return _bright_ink(gray)
 
 
-def _border(image: np.ndarray) -> np.ndarray:
-    return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+def _light_paper(histogram: np.ndarray) -> bool:
+    """Whether the paper is light: the picture's median level (paper: most of any picture) lies nearer its
+    brightest level than its darkest, the ink's.
 
-
-def _light_paper(border: np.ndarray) -> bool:
-    return np.count_nonzero(border > 0.5) > 0.5 * border.size
+    Not the picture's border: in a photo that is often the table or a shadow
+    around the sheet. Not the larger side of Otsu's threshold either: on a
+    shaded sheet that threshold can part the shade from the light.
+    """
+    levels = np.flatnonzero(histogram)
+    median = int(np.searchsorted(np.cumsum(histogram), (histogram.sum() + 1) // 2))
+    return median - levels[0] > levels[-1] - median
 
 
 def _bright_ink(gray: np.ndarray) -> np.ndarray:
     """to_ink of a float image whose ink is the bright side."""
-    if np.count_nonzero(gray < 0.04) < CLEAN_BACKGROUND_SHARE * gray.size:  # a photo or scan: even out the light
+    photo = np.count_nonzero(gray < 0.04) < CLEAN_BACKGROUND_SHARE * gray.size
+    if photo:  # a photo or scan: even out the light
         gray = np.clip(gray - estimate_background(gray), 0.0, 1.0)
-    histogram = level_histogram(np.round(gray * 255).astype(np.uint8))
+    levels = np.round(gray * 255).astype(np.uint8)
+    histogram = level_histogram(levels)
     level = otsu_threshold(histogram)
-    strokes = _strokes(gray > (level + 0.5) / 255, histogram, level)
+    mask = gray > (level + 0.5) / 255
+    if photo:
+        edges = _along_the_edges(mask)
+        if edges is not None:  # neither ink nor paper: left out of the histogram too
+            mask &= ~edges
+            histogram = histogram - np.bincount(levels[edges], minlength=256)
+    strokes = _strokes(mask, histogram, level)
     if strokes is None:
         return np.zeros_like(gray)
     window, mask, strong = strokes
@@ -79,12 +94,11 @@ def _levels_to_ink(gray: np.ndarray) -> np.ndarray:
 
     A photo (too little clean background) takes the float path itself.
     """
-    levels, values = gray, LEVEL_VALUES
-    if _light_paper(values[_border(levels)]):
-        levels, values = 255 - levels, TURNED_VALUES
-    if np.count_nonzero(levels < np.count_nonzero(values < 0.04)) < CLEAN_BACKGROUND_SHARE * levels.size:
+    levels, values, counts = gray, LEVEL_VALUES, level_histogram(gray)
+    if _light_paper(counts):
+        levels, values, counts = 255 - levels, TURNED_VALUES, counts[::-1]
+    if counts[: np.count_nonzero(values < 0.04)].sum() < CLEAN_BACKGROUND_SHARE * levels.size:
         return to_ink(gray.astype(np.float32) / 255.0)  # a photo or scan: its lighting is evened out in float
-    counts = level_histogram(levels)
     rounded = np.round(values * 255).astype(np.uint8)  # the level the float path counts each value at
     histogram = np.bincount(rounded, weights=counts, minlength=256).astype(np.intp)
     level = otsu_threshold(histogram)
@@ -180,16 +194,50 @@ def _quadratic_terms(height: int, width: int) -> np.ndarray:
 
 
 def level_histogram(levels: np.ndarray) -> np.ndarray:
-    """How many pixels have each level 0-255 (np.bincount's answer).
+    """How many pixels of uint8 `levels` have each level 0-255 (np.bincount's answer).
 
-    Only the non-zero levels are counted one by one: most pixels are black
-    background, and counting them one at a time (one counter, incremented
-    serially) takes most of bincount's time.
+    Only the levels between 0 and 255 are counted one by one: most pixels are
+    plain black or white background, and counting them one at a time (one
+    counter, incremented serially) takes most of bincount's time.
     """
-    ink = levels[levels > 0]
-    histogram = np.bincount(ink, minlength=256)
-    histogram[0] = levels.size - ink.size
+    between = levels[(levels > 0) & (levels < 255)]
+    histogram = np.bincount(between, minlength=256)
+    histogram[255] = np.count_nonzero(levels == 255)
+    histogram[0] = levels.size - between.size - histogram[255]
     return histogram
+
+
+def _along_the_edges(mask: np.ndarray) -> np.ndarray | None:
+    """In a photo's mask, the pieces lying along its edges (the table, a shadow, the sheet's edge), or None.
+
+    A piece that touches the picture's edge along at least EDGE_CONTACT of
+    its box's width plus height lies along it: the table around the sheet, a
+    corner of it, a shadow. A character cut by a tight crop touches the edge
+    for a stroke's width (an L along its foot: about 0.4). Bits of the sheet's
+    own edge within EDGE_MARGIN of those pieces go with them. None where there
+    is no such piece, or nothing else.
+    """
+    runs = find_runs(mask)
+    if runs.count < 2:
+        return None
+    height, width = mask.shape
+    # Pixels on the picture's edge: a run in its first or last row, and a run's end at its first or last column.
+    on_edge = np.where(
+        (runs.rows == 0) | (runs.rows == height - 1), runs.ends - runs.starts, (runs.starts == 0) + (runs.ends == width)
+    )
+    contact = np.bincount(runs.component, weights=on_edge, minlength=runs.count)
+    y0, x0, y1, x1 = runs.bounds()
+    along = contact >= EDGE_CONTACT * ((x1 - x0) + (y1 - y0))
+    if not along.any() or along.all():
+        return None
+    labels = runs.labels(mask.shape)
+    near = np.isin(labels, np.flatnonzero(along) + 1)
+    for _ in range(max(1, round(EDGE_MARGIN * max(mask.shape)))):
+        near = dilate(near)
+    along[np.unique(labels[near & mask]) - 1] = True
+    if along.all():
+        return None
+    return np.isin(labels, np.flatnonzero(along) + 1)
 
 
 def otsu_threshold(histogram: np.ndarray) -> int:

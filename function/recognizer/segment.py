@@ -45,13 +45,18 @@ class Runs:
     def areas(self) -> np.ndarray:
         return np.bincount(self.component, weights=self.ends - self.starts, minlength=self.count)
 
-    def boxes(self) -> list[Box]:
+    def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each component's box as arrays (y0, x0, y1, x1)."""
         y0, x0 = np.full(self.count, np.iinfo(np.intp).max), np.full(self.count, np.iinfo(np.intp).max)
         y1, x1 = np.zeros(self.count, np.intp), np.zeros(self.count, np.intp)
         np.minimum.at(y0, self.component, self.rows)
         np.maximum.at(y1, self.component, self.rows + 1)
         np.minimum.at(x0, self.component, self.starts)
         np.maximum.at(x1, self.component, self.ends)
+        return y0, x0, y1, x1
+
+    def boxes(self) -> list[Box]:
+        y0, x0, y1, x1 = self.bounds()
         return [Box(int(y0[k]), int(x0[k]), int(y1[k]), int(x1[k])) for k in range(self.count)]
 
     def paint(self, shape: tuple[int, int], values: np.ndarray) -> np.ndarray:
