@@ -777,6 +777,50 @@ def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_wor
     page.context.close()
 
 
+def test_a_word_in_context_marks_no_character_unsure_and_says_what_each_reads_as_alone(site, browser):
+    """HOLE HALO is a confident reading: the chips show its characters, none marked "not sure", and where the model
+    alone would read a character otherwise (an O as 0) the chip names that reading instead of casting doubt."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    glyphs = [LETTERS[c] for c in "HOLE"] + [None] + [LETTERS[c] for c in "HALO"]
+    draw_with_mouse(page, layout(glyphs, pad_box(page), height_share=0.3))
+    page.click("#predict")
+    assert wait_for_answer(page) == "HOLE HALO"
+    chips = page.locator("#characters li.character")
+    assert chips.locator(".char").all_inner_texts() == list("HOLEHALO")
+    assert page.locator("#characters li.unsure-char").count() == 0
+    notes = chips.evaluate_all("items => items.map(item => item.lastElementChild.textContent)")
+    alone = [(c, note) for c, note in zip("HOLEHALO", notes, strict=True) if note.startswith("alone: ")]
+    assert alone, f"every character is the model's own first reading here? {notes}"
+    assert all(note.split()[1].rstrip(",") != c for c, note in alone)
+    assert page.is_hidden("#unsure")
+    readings = page.locator("#top button.reading")
+    whole = page.inner_text("#confidence")
+    readings.nth(1).click()
+    readings.nth(0).click()  # the best reading again: its own line, not "the reading you chose"
+    assert page.inner_text("#confidence") == whole and "likely as a whole" in whole
+    assert errors == []
+    page.context.close()
+
+
+def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "number")
+    draw_with_mouse(page, layout([DIGITS["2"], LETTERS["A"], DIGITS["4"]], pad_box(page), height_share=0.45))
+    page.click("#predict")
+    wait_for_answer(page)
+    assert "do not look like digits" in page.inner_text("#notice-text")
+    assert page.is_hidden("#unsure")  # one word on it, not two
+    assert page.locator("#characters li.rejected-char").all_inner_texts()[0].endswith("may not be a digit")
+    assert page.locator("#notice-actions button").all_inner_texts() == ["Read as text"]
+    page.click("#notice-actions button >> nth=0")
+    wait_for_answer(page)
+    assert page.is_checked('input[name="mode"][value="text"]')
+    assert page.is_hidden("#notice")
+    assert errors == []
+    page.context.close()
+
+
 def test_text_readings_can_be_chosen_and_context_is_sent_in_text_mode_only(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     sent = []

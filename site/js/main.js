@@ -39,6 +39,8 @@ const CHOICES = {
     draw: "Write a number here",
     prompt: "Write a number and press Predict.",
     help: "Several digits in a row, read left to right.",
+    rejected: "The marked characters do not look like digits. Writing letters too? Try Text.",
+    otherwise: ["text"],
   },
   text: {
     model: "characters",
@@ -134,9 +136,12 @@ function drawingChanged() {
 // What the page adds to an answer in words: a rejection, or several pieces where one character was expected.
 function advice(answer) {
   const current = choice();
-  if (answer.mode !== "single") return null;
   const offers = (names) =>
     names.map((name) => ({ label: `Read as ${CHOICES[name].name}`, action: () => switchTo(name) }));
+  if (answer.mode !== "single") {
+    const rejected = (answer.characters ?? []).some((c) => c.rejected);
+    return rejected && current.rejected ? { text: current.rejected, offers: offers(current.otherwise) } : null;
+  }
   if (answer.pieces > 1) {
     return {
       text: `This drawing has ${answer.pieces} separate parts.${current.several.length ? ` If it is more than one character, read it as ${current.several.map((n) => CHOICES[n].name).join(" or ")}.` : ""}`,

@@ -117,9 +117,8 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
 
   setAnswer(text ? answer.text : rejected ? `Not ${rejectedAs}` : answer.prediction, rejected);
   $("confidence").hidden = rejected;
-  $("confidence").textContent = text
-    ? `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`
-    : `${percent(answer.confidence)} sure`;
+  const whole = `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`;
+  $("confidence").textContent = text ? whole : `${percent(answer.confidence)} sure`;
 
   // A reading in context is judged as a whole (the context may settle a character the model alone was unsure of).
   const inContext = text && Array.isArray(answer.alternatives);
@@ -127,7 +126,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   const unsure = text
     ? characters.some((c) => c.rejected) || (inContext ? answer.confidence < UNSURE_BELOW : markedCharacters)
     : !rejected && answer.confidence < UNSURE_BELOW;
-  $("unsure").hidden = !unsure;
+  $("unsure").hidden = !unsure || (text && Boolean(advice)); // a text reading's advice already says what is marked
   $("unsure").textContent = text
     ? "Not sure about this reading: choose another below, or write the marked characters larger and apart."
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
@@ -141,11 +140,18 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   const heading = rejected ? `If it were ${rejectedAs}: closest guesses` : "Top 5 guesses";
   $("top-heading").textContent = text ? "Readings: choose the right one" : heading;
   $("top").replaceChildren(
-    ...(text ? readings.map((r, i) => readingItem(r, i === 0, onChoose)) : answer.top.map(bar)),
+    ...(text ? readings.map((r, i) => readingItem(r, i === 0 ? whole : "", onChoose)) : answer.top.map(bar)),
   );
 
   $("characters-block").hidden = !text;
-  $("characters").replaceChildren(...byWord(characters.map(chip), answer.words));
+  // The chips show the reading's own characters (a word's case settled, as in `text`) where they match one to one.
+  const shown = [...(answer.text ?? "").replaceAll(" ", "")];
+  const settled = inContext && answer.confidence >= UNSURE_BELOW; // the word, not each character alone, decides
+  const unit = answer.model === "digits" ? "a digit" : "a character";
+  const chips = characters.map((c, i) =>
+    chip(c, { shown: shown.length === characters.length ? shown[i] : c.prediction, settled, unit }),
+  );
+  $("characters").replaceChildren(...byWord(chips, answer.words));
 
   const image = $("model-input");
   const count = (tiles) => {
@@ -235,8 +241,10 @@ function bar({ label, probability }) {
 }
 
 // A text reading as a toggle button: choosing it puts it in the answer. The characters listed belong to the
-// best reading (another may split the ink differently), so they show only while it is chosen.
-function readingItem({ text, probability }, best, onChoose) {
+// best reading (another may split the ink differently), so they show only while it is chosen. `whole` is the
+// best reading's own line under the answer ("" for the others).
+function readingItem({ text, probability }, whole, onChoose) {
+  const best = Boolean(whole);
   const item = document.createElement("li");
   const button = document.createElement("button");
   button.type = "button";
@@ -247,7 +255,7 @@ function readingItem({ text, probability }, best, onChoose) {
     for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-pressed", "true");
     setAnswer(text);
-    $("confidence").textContent = `${percent(probability)} likely: the reading you chose`;
+    $("confidence").textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
     $("characters-block").hidden = !best;
     fitAnswer();
     onChoose(text);
@@ -272,11 +280,25 @@ function byWord(chips, words) {
   });
 }
 
-function chip({ prediction, confidence, rejected }) {
+/**
+ * One character of a text reading: `shown` as the reading has it, with how sure the model is of it on its own.
+ * Where the model alone would read the ink as something else (an O it takes for 0), the chip says so. It is
+ * marked "not sure" only where the reading as a whole is not `settled` by its words (in context, a confident
+ * "hello" is not in doubt for an o the model alone was unsure of); a rejected piece may not be a `unit` at all.
+ */
+function chip({ prediction, confidence, rejected, top }, { shown, settled, unit }) {
   const item = document.createElement("li");
-  const unsure = !rejected && confidence < UNSURE_BELOW;
+  const unsure = !rejected && !settled && confidence < UNSURE_BELOW;
+  const alone = top?.[0];
+  const otherwise = !rejected && alone && alone.label !== prediction;
   item.className = `character${rejected ? " rejected-char" : unsure ? " unsure-char" : ""}`;
-  const value = rejected ? "may not be a character" : unsure ? `${percent(confidence)}, not sure` : percent(confidence);
-  item.append(span("char", rejected ? `${prediction}?` : prediction), span("", value));
+  const value = rejected
+    ? `may not be ${unit}`
+    : otherwise
+      ? `alone: ${alone.label}, ${percent(alone.probability)}`
+      : unsure
+        ? `${percent(confidence)}, not sure`
+        : percent(confidence);
+  item.append(span("char", rejected ? `${shown}?` : shown), span("", value));
   return item;
 }
