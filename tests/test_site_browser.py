@@ -351,6 +351,7 @@ def test_digits_drawn_with_the_mouse(site, browser):
 
 def test_digits_drawn_by_touch_on_a_phone(site, browser):
     page, errors = open_page(browser, site["url"], **PHONE)
+    assert page.inner_text("#pen-width-value") == "8 px"  # the pen follows the narrow pad (14 px on a desktop)
     page.evaluate(
         """() => { window.seenPointers = new Set();
         document.getElementById("pad").addEventListener("pointerdown", e => window.seenPointers.add(e.pointerType)); }"""
@@ -599,6 +600,7 @@ def test_a_service_that_does_not_answer_times_out(site, browser):
 
 def test_undo_clear_and_pen_width(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
+    assert page.inner_text("#pen-width-value") == "14 px"
     box = pad_box(page)
     first = [[(box["x"] + 100 + i * 4, box["y"] + 100) for i in range(40)]]
     second = [[(box["x"] + 100, box["y"] + 200 + i * 2) for i in range(40)]]

@@ -7,6 +7,7 @@ import * as ui from "./ui.js";
 
 const API_URL = window.HANDWRITING_CONFIG?.apiUrl || "http://localhost:8080";
 const LIVE_DELAY_MS = 600;
+const PAD_PER_PEN_PX = 40; // the default pen is the pad's width / this (14 px on a desktop, 8 on a phone)
 
 // The choices offered, as the API's model and mode, and what the page says about each.
 const CHOICES = {
@@ -375,6 +376,10 @@ function span(chars) {
 }
 
 $("service-url").textContent = API_URL;
+// The pen's default follows the pad: on a phone's narrow pad a 14 px pen runs a word's letters together on screen.
+if ($("pen-width").value === $("pen-width").defaultValue) {
+  $("pen-width").value = String(Math.max(6, Math.min(14, Math.round($("pad").clientWidth / PAD_PER_PEN_PX))));
+}
 updatePenWidth(); // the browser may have kept the controls' values over a reload
 updateModeHelp();
 reset();
