@@ -96,6 +96,7 @@ def predict(request: flask.Request) -> flask.Response:
     except ApiError as error:
         facts["outcome"] = error.code
         response = _json(error.to_json(), error.status)
+        response.headers.extend(error.headers)
     except ModelFileError as error:
         facts |= {"outcome": "model_unavailable", "detail": f"model unavailable: {error}"}  # for the operator
         message = "the server's model files could not be loaded; its operator can see why in the log"
@@ -146,9 +147,13 @@ def _route(request: flask.Request, facts: dict) -> flask.Response:
     if path not in ROUTES:
         raise ApiError(404, "not_found", f"no such path {path}; use POST /predict or GET /health")
     if request.method == "OPTIONS":  # CORS preflight
-        return flask.Response(status=204)
+        response = flask.Response(status=204)
+        del response.headers["Content-Type"]  # no body, so no type
+        return response
     if request.method not in ROUTES[path] and not (request.method == "HEAD" and "GET" in ROUTES[path]):
-        raise ApiError(405, "method_not_allowed", f"{path} accepts {', '.join(ROUTES[path])}, not {request.method}")
+        allowed = ", ".join(ROUTES[path])
+        message = f"{path} accepts {allowed}, not {request.method}"
+        raise ApiError(405, "method_not_allowed", message, headers={"Allow": f"{allowed}, OPTIONS"})
     if path == "/health":
         return _health()
     if not registry.names:
@@ -170,6 +175,10 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
     with at most MAX_FORM_PARTS parts. A body whose framing is broken (a bad
     chunk size, a missing terminator) or that stops arriving is a client error.
     """
+    codings = [c.strip().lower() for c in request.headers.get("Transfer-Encoding", "").split(",") if c.strip()]
+    if any(coding != "chunked" for coding in codings):  # gunicorn passes "gzip, chunked" on still compressed
+        message = f"Transfer-Encoding {', '.join(codings)} is not supported; send the body as it is (or only chunked)"
+        raise ApiError(501, "unsupported_transfer_encoding", message)
     declared = request.content_length
     if (declared or 0) > MAX_BODY_BYTES:
         raise _too_large()

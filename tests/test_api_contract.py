@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import struct
@@ -85,6 +86,15 @@ def test_multipart_upload(client):
     data = {"image": (io.BytesIO(SEVEN_PNG), "seven.png"), "model": "digits"}
     response = client.post("/predict", data=data, content_type="multipart/form-data")
     assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_multipart_image_as_a_data_url_field(client):
+    """What FormData.append("image", canvas.toDataURL()) sends: the image as a text field, not a file part."""
+    url = "data:image/png;base64," + base64.b64encode(SEVEN_PNG).decode()
+    response = client.post("/predict", data={"image": url, "model": "digits"}, content_type="multipart/form-data")
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+    response = client.post("/predict", data={"image": "not base64!"}, content_type="multipart/form-data")
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_base64"
 
 
 def test_raw_body_with_query_parameters(client):
@@ -193,7 +203,7 @@ def test_cors_on_answers_and_preflight(client, monkeypatch):
     preflight = client.options(
         "/predict", headers={"Origin": "https://site.example", "Access-Control-Request-Method": "POST"}
     )
-    assert preflight.status_code == 204
+    assert preflight.status_code == 204 and "Content-Type" not in preflight.headers  # no body
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://site.example"
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
@@ -406,6 +416,30 @@ def test_chunked_body_within_the_limit_is_read(client):
 def test_multipart_without_image_field(client):
     response = client.post("/predict", data={"model": "digits"}, content_type="multipart/form-data")
     assert response.status_code == 400 and response.json["error"]["code"] == "missing_image"
+    assert "file part named 'image'" in response.json["error"]["message"]
+
+
+def test_a_transfer_coding_besides_chunked_is_refused_not_read_as_the_image(client):
+    """gunicorn hands on a body sent with "Transfer-Encoding: gzip, chunked" still compressed."""
+    response = client.post(
+        "/predict",
+        input_stream=io.BytesIO(gzip.compress(SEVEN_PNG)),
+        headers={"Content-Type": "image/png", "Transfer-Encoding": "gzip, chunked", "Origin": "https://a.example"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 501 and response.json["error"]["code"] == "unsupported_transfer_encoding"
+    assert response.headers["Access-Control-Allow-Origin"]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("POST", "/health", "GET")])
+def test_a_405_says_which_methods_are_allowed(client, method, path, allowed):
+    response = client.open(path, method=method)
+    assert response.status_code == 405 and response.headers["Allow"] == f"{allowed}, OPTIONS"
+
+
+def test_an_unsupported_content_type_is_told_the_accepted_image_types(client):
+    response = client.post("/predict", data=SEVEN_PNG, content_type="image/tiff")
+    assert response.status_code == 415 and "image/png" in response.json["error"]["message"]
 
 
 def test_sixty_four_characters_are_still_read(client):

@@ -143,9 +143,14 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
         return _json_job(payload, fields, models)
     if media == "multipart/form-data":
         upload = files.get("image")
+        if upload is None and isinstance(fields.get("image"), str):  # FormData.append("image", dataUrl)
+            upload = _base64(fields["image"])
         if upload is None:
             raise ApiError(
-                400, "missing_image", "send the image in a form field named 'image' (curl -F image=@digit.png)"
+                400,
+                "missing_image",
+                "send the image as a file part named 'image' (curl -F image=@digit.png), "
+                "or its base64 or data: URL in a form field named 'image'",
             )
         model, mode, context = _options(fields, models)
         return Job(model, mode, image=upload, context=context)
@@ -155,7 +160,8 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
     raise ApiError(
         415,
         "unsupported_media_type",
-        f"Content-Type {media or '(none)'} is not accepted; send application/json, multipart/form-data or an image type",
+        f"Content-Type {media or '(none)'} is not accepted; send application/json, multipart/form-data "
+        f"or the image itself as one of {', '.join(IMAGE_TYPES)}",
     )
 
 

@@ -204,9 +204,12 @@ def flatten_to_gray(image: Image.Image) -> Image.Image:
 def _too_large(width: int, height: int, size: int | None = None) -> ApiError:
     if size is not None:
         message = (
-            f"the {width}x{height} image would decode to {size / 2**20:.1f} MB; the limit is "
-            f"{MAX_DECODED_BYTES // 2**20} MB (about 6 megapixels in colour with transparency, half that at 16 bits)"
+            f"the {width}x{height} image would decode to {size / 2**20:.2f} MB; the limit is "
+            f"{MAX_DECODED_BYTES / 2**20:.2f} MB (about 6 megapixels in colour with transparency, half that at 16 "
+            "bits): scale it down or send it without transparency"
         )
     else:
-        message = f"the image is {width}x{height}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE} per side"
+        message = (
+            f"the image is {width}x{height}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE} per side: scale it down"
+        )
     return ApiError(413, "image_too_large", message)
