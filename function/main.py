@@ -200,7 +200,10 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
     try:
         _, form, files = parser.parse(io.BytesIO(body), request.mimetype, len(body), request.mimetype_params)
     except RequestEntityTooLarge as exc:
-        message = f"the form has more than {server_limits.MAX_FORM_PARTS} parts or over {server_limits.MAX_FORM_FIELD_BYTES // 1024} KB of fields"
+        message = (
+            f"the form has more than {server_limits.MAX_FORM_PARTS} parts or over "
+            f"{server_limits.MAX_FORM_FIELD_BYTES // 1024} KB of fields; send a large image as a file part"
+        )
         raise ApiError(413, "form_too_large", message) from exc
     except HTTPException as exc:
         raise ApiError(400, "bad_request", f"the multipart body could not be read ({exc.description})") from exc

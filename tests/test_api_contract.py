@@ -95,6 +95,9 @@ def test_multipart_image_as_a_data_url_field(client):
     assert response.status_code == 200 and response.json["prediction"] == "7"
     response = client.post("/predict", data={"image": "not base64!"}, content_type="multipart/form-data")
     assert response.status_code == 400 and response.json["error"]["code"] == "bad_base64"
+    large = "data:image/png;base64," + "A" * 70_000  # form fields are held to 64 KB: a photo goes as a file part
+    response = client.post("/predict", data={"image": large}, content_type="multipart/form-data")
+    assert response.status_code == 413 and "as a file part" in response.json["error"]["message"]
 
 
 def test_raw_body_with_query_parameters(client):
