@@ -1,4 +1,4 @@
-"""Photos of a sheet: the table around it and the sheet's shading are not ink; writing cut by a tight crop is.
+"""Photos of a sheet: the table around it is not ink; writing cut by a tight crop is.
 
 A photo's border is often not paper (the table, a shadow), so the polarity
 comes from the picture's median and extremes, and pieces lying along the
