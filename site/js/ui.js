@@ -120,11 +120,9 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   const whole = `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`;
   $("confidence").textContent = text ? whole : `${percent(answer.confidence)} sure`;
 
-  // A reading in context is judged as a whole (the context may settle a character the model alone was unsure of).
-  const inContext = text && Array.isArray(answer.alternatives);
-  const markedCharacters = characters.some((c) => c.rejected || c.confidence < UNSURE_BELOW);
+  // A text reading is judged as a whole: the search may settle a character the model alone was unsure of.
   const unsure = text
-    ? characters.some((c) => c.rejected) || (inContext ? answer.confidence < UNSURE_BELOW : markedCharacters)
+    ? characters.some((c) => c.rejected) || answer.confidence < UNSURE_BELOW
     : !rejected && answer.confidence < UNSURE_BELOW;
   $("unsure").hidden = !unsure || (text && Boolean(advice)); // a text reading's advice already says what is marked
   $("unsure").textContent = text
@@ -146,7 +144,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   $("characters-block").hidden = !text;
   // The chips show the reading's own characters (a word's case settled, as in `text`) where they match one to one.
   const shown = [...(answer.text ?? "").replaceAll(" ", "")];
-  const settled = inContext && answer.confidence >= UNSURE_BELOW; // the word, not each character alone, decides
+  const settled = text && answer.confidence >= UNSURE_BELOW; // the reading, not each character alone, decides
   const unit = answer.model === "digits" ? "a digit" : "a character";
   const chips = characters.map((c, i) =>
     chip(c, { shown: shown.length === characters.length ? shown[i] : c.prediction, settled, unit }),
@@ -283,8 +281,8 @@ function byWord(chips, words) {
 /**
  * One character of a text reading: `shown` as the reading has it, with how sure the model is of it on its own.
  * Where the model alone would read the ink as something else (an O it takes for 0), the chip says so. It is
- * marked "not sure" only where the reading as a whole is not `settled` by its words (in context, a confident
- * "hello" is not in doubt for an o the model alone was unsure of); a rejected piece may not be a `unit` at all.
+ * marked "not sure" only where the reading as a whole is not `settled` (a confident "hello" is not in doubt for an
+ * o the model alone was unsure of); a rejected piece may not be a `unit` at all.
  */
 function chip({ prediction, confidence, rejected, top }, { shown, settled, unit }) {
   const item = document.createElement("li");
