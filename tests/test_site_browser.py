@@ -762,14 +762,20 @@ def test_character_mode_says_what_it_tells_apart(site, browser):
     page.context.close()
 
 
-def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_word(site, browser):
-    # Words 0.75 letter heights apart, letters 0.35: closer than the clear space rule (1.06), read both ways in context.
+def hole_halo_read(site, browser):
+    """HOLE HALO written in text mode and read: words 0.75 letter heights apart, letters 0.35, closer than the clear
+    space rule (1.06), so read both ways in context. (page, errors)"""
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "text")
     glyphs = [LETTERS[c] for c in "HOLE"] + [None] + [LETTERS[c] for c in "HALO"]
     draw_with_mouse(page, layout(glyphs, pad_box(page), height_share=0.3))
     page.click("#predict")
     assert wait_for_answer(page) == "HOLE HALO"
+    return page, errors
+
+
+def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_word(site, browser):
+    page, errors = hole_halo_read(site, browser)
     words = page.locator("#characters > li.word")  # each word's characters wrap as one
     assert [words.nth(k).locator("li.character .char").all_inner_texts() for k in range(words.count())] == [
         list("HOLE"),
@@ -782,12 +788,7 @@ def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_wor
 def test_a_word_in_context_marks_no_character_unsure_and_says_what_each_reads_as_alone(site, browser):
     """HOLE HALO is a confident reading: the chips show its characters, none marked "not sure", and where the model
     alone would read a character otherwise (an O as 0) the chip names that reading instead of casting doubt."""
-    page, errors = open_page(browser, site["url"], **DESKTOP)
-    choose(page, "text")
-    glyphs = [LETTERS[c] for c in "HOLE"] + [None] + [LETTERS[c] for c in "HALO"]
-    draw_with_mouse(page, layout(glyphs, pad_box(page), height_share=0.3))
-    page.click("#predict")
-    assert wait_for_answer(page) == "HOLE HALO"
+    page, errors = hole_halo_read(site, browser)
     chips = page.locator("#characters li.character")
     assert chips.locator(".char").all_inner_texts() == list("HOLEHALO")
     assert page.locator("#characters li.unsure-char").count() == 0
