@@ -100,8 +100,8 @@ def big_jpeg(progressive: bool) -> bytes:
 
 
 def multipart(parts: int) -> tuple[bytes, str]:
-    """`parts` tiny form fields (about 64 bytes each) and then the image."""
-    field = b'--XX\r\nContent-Disposition: form-data; name="field"\r\n\r\nxxxxxxxxxx\r\n'
+    """`parts` tiny form fields (about 64 bytes each, each the same option) and then the image."""
+    field = b'--XX\r\nContent-Disposition: form-data; name="model"\r\n\r\ndigits\r\n'
     image = b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n' + seven_png()
     return field * parts + image + b"\r\n--XX--\r\n", "multipart/form-data; boundary=XX"
 

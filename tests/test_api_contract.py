@@ -422,6 +422,25 @@ def test_multipart_without_image_field(client):
     assert "file part named 'image'" in response.json["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "kwargs", "named", "suggested"),
+    [
+        ("/predict", {"json": {"strokes": SEVEN, "modle": "characters"}}, "modle", "model"),
+        ("/predict", {"json": {"strokes": SEVEN, "Mode": "text"}}, "Mode", "mode"),
+        ("/predict?mdoe=text", {"data": SEVEN_PNG, "content_type": "image/png"}, "mdoe", "mode"),
+        ("/predict?contex=none", {"json": {"strokes": SEVEN}}, "contex", "context"),
+        ("/predict", {"data": {"file": (io.BytesIO(SEVEN_PNG), "a.png")}}, "file", None),
+        ("/predict", {"data": {"image": (io.BytesIO(SEVEN_PNG), "a.png"), "modl": "digits"}}, "modl", "model"),
+    ],
+)
+def test_a_misspelt_field_is_refused_not_ignored(client, path, kwargs, named, suggested):
+    response = client.post(path, **kwargs)
+    assert response.status_code == 400 and response.json["error"]["code"] == "unknown_field"
+    message = response.json["error"]["message"]
+    assert repr(named) in message and ("model, mode, context" in message)
+    assert (repr(suggested) in message.partition("did you mean")[2]) if suggested else "did you mean" not in message
+
+
 def test_a_transfer_coding_besides_chunked_is_refused_not_read_as_the_image(client):
     """gunicorn hands on a body sent with "Transfer-Encoding: gzip, chunked" still compressed."""
     response = client.post(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import json
 import struct
 import time
@@ -34,6 +35,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
 MODES = ("single", "text")
 CONTEXTS = ("words", "none")  # text mode: read words in context (default), or each character on its own
+OPTIONS = ("model", "mode", "context")  # JSON fields, form fields or query parameters, with any input form
+JSON_FIELDS = ("image", "strokes", "width", "height", *OPTIONS)
+FORM_FIELDS = ("image", *OPTIONS)  # 'image' as a file part, or as a text field holding base64 or a data: URL
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
 TOP_K = 5
 PROBABILITY_FLOOR = 0.0001  # answered probabilities lie in [0.0001, 0.9999]
@@ -140,8 +144,11 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
+        _known(payload, JSON_FIELDS, "a JSON body")
+        _known(fields, OPTIONS, "the query string")
         return _json_job(payload, fields, models)
     if media == "multipart/form-data":
+        _known({**fields, **files}, FORM_FIELDS, "a form (with its query string)")
         upload = files.get("image")
         if upload is None and isinstance(fields.get("image"), str):  # FormData.append("image", dataUrl)
             upload = _base64(fields["image"])
@@ -155,6 +162,7 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
         model, mode, context = _options(fields, models)
         return Job(model, mode, image=upload, context=context)
     if media in IMAGE_TYPES:
+        _known(fields, OPTIONS, "the query string")
         model, mode, context = _options(fields, models)
         return Job(model, mode, image=body, context=context)
     raise ApiError(
@@ -163,6 +171,16 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
         f"Content-Type {media or '(none)'} is not accepted; send application/json, multipart/form-data "
         f"or the image itself as one of {', '.join(IMAGE_TYPES)}",
     )
+
+
+def _known(source: dict, names: tuple[str, ...], where: str) -> None:
+    """Refuse a name the API does not know: a misspelt option must not be answered as if it were absent."""
+    for name in source:
+        if name not in names:
+            close = difflib.get_close_matches(str(name), names, n=2)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            message = f"unknown field {str(name)[:40]!r}; {hint}{where} takes: {', '.join(names)}"
+            raise ApiError(400, "unknown_field", message)
 
 
 def _options(source: dict, models: tuple[str, ...]) -> tuple[str, str, str]:
