@@ -1,4 +1,4 @@
-"""Benchmarks behind `make bench`: inference, HTTP load, cold start, size. See bench/RESULTS.md."""
+"""Benchmarks behind `make bench`: inference, where a request's time goes, text reading, HTTP load, cold start, hostile traffic, size. See bench/RESULTS.md."""
 
 from __future__ import annotations
 

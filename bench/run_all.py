@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.run_all " + shlex.join(sys.argv[1:] if argv is None else argv)
     facts = [
         f"machine: {report.machine()}",
-        f"load average before the run: {load}, after it: {_load()} (1, 5, 15 min; well above 2, the two cores were "
-        "shared with other work, which slows every number here)",
+        f"load average before the run: {load}, after it: {_load()} (1, 5, 15 min; a value well above 2 means "
+        "the two cores were shared with other work, which slows every number here)",
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"command: `{command.strip()}` ({time.monotonic() - started:.0f} s)",
         f"models: `{_shown(MODELS_DIR)}`",

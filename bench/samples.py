@@ -1,4 +1,4 @@
-"""The requests the benchmarks send, made from real test images by tests/synthetic.py."""
+"""The requests the benchmarks send, made from real test images by training/synthetic.py."""
 
 from __future__ import annotations
 

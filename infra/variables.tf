@@ -39,13 +39,13 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Memory per instance. gunicorn's master and one worker with 8 threads hold about 150 MB warm, and the worker peaked at 180-210 MB with eight of the costliest requests at once (bench/RESULTS.md): 512Mi leaves twice that."
+  description = "Memory per instance. gunicorn's master and one worker with 8 threads hold about 140-150 MB warm, and the worker peaked at 155 MB with eight of the costliest requests at once (bench/RESULTS.md): 512Mi leaves room for both."
   type        = string
   default     = "512Mi"
 }
 
 variable "concurrency" {
-  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 35 ms) instead of starting new instances for it."
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 37 ms) instead of starting new instances for it."
   type        = number
   default     = 8
 
@@ -68,7 +68,7 @@ variable "spike_requests_per_second" {
 }
 
 variable "instance_requests_per_second" {
-  description = "What one instance (1 vCPU, 8 at once) is planned to answer: about 60 % of what one worker with 8 threads answered for canvas PNGs in bench/RESULTS.md (350/s), as Cloud Run adds instances near 60 % CPU. Text-mode requests cost several times more."
+  description = "What one instance (1 vCPU, 8 at once) is planned to answer: about 60 % of what one worker with 8 threads answered for canvas PNGs in bench/RESULTS.md (355/s), as Cloud Run adds instances near 60 % CPU. Text-mode requests cost several times more."
   type        = number
   default     = 210
 }

@@ -138,6 +138,12 @@ def test_exif_orientation_is_applied(client):
     stored.convert("RGB").save(buffer, format="JPEG", exif=exif)
     response = client.post("/predict", data=buffer.getvalue(), content_type="image/jpeg")
     assert response.json["prediction"] == "7"
+    # Text mode's boxes are in the picture as shown (turned by its EXIF tag), as a browser draws it.
+    turned = client.post("/predict?mode=text", data=buffer.getvalue(), content_type="image/jpeg").json
+    upright = client.post("/predict?mode=text", data=png(drawn()), content_type="image/png").json
+    (turned_box,), (upright_box,) = ([c["box"] for c in a["characters"]] for a in (turned, upright))
+    assert abs(upright_box[2] - upright_box[3]) > 10  # a box whose sides would swap if it were not turned
+    assert np.allclose(turned_box, upright_box, atol=3), (turned_box, upright_box)
 
 
 def test_phone_mpo_jpeg_is_accepted(client):

@@ -101,6 +101,12 @@ def test_oversized_request_lines_and_headers_are_refused_before_they_are_whole()
     with pytest.raises(Refusal) as headers:
         fed(b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * (server_limits.MAX_HEADER_BYTES // 8 + 1))
     assert headers.value.status == 431
+    # The same limit when the whole header block arrives at once, in fields each under the per-field limit.
+    field = b"X-A: " + b"b" * (server_limits.MAX_HEADER_FIELD_BYTES - 10) + b"\r\n"
+    with pytest.raises(Refusal) as at_once:
+        fed(b"GET / HTTP/1.1\r\n" + field * 5 + b"\r\n")
+    assert at_once.value.status == 431
+    assert fed(b"GET / HTTP/1.1\r\n" + field * 3 + b"\r\n").done  # 24 KB of headers: within the limit
 
 
 def test_expect_continue_is_answered_here_and_not_passed_on():

@@ -1,7 +1,7 @@
 """Turn real test-set images into what people send: canvas PNGs, phone photos, lines of text.
 
-Used by the fidelity tests, the text evaluation and the benchmarks, never by
-training itself. Every generator is seeded, so a failure can be reproduced
+Used by the fidelity tests, the benchmarks, and the drawn inputs of calibration
+and evaluation; never to train a net. Every generator is seeded, so a failure can be reproduced
 image by image.
 """
 

@@ -3,7 +3,7 @@
 `read_request` turns the four input forms into one `Job`; `recognize` runs it
 through named stages, each a small function (docs/ARCHITECTURE.md):
 
-    read -> find_ink -> find_character / find_candidates -> prepare + Model.predict -> decode / decode_text -> Answer
+    read -> find_ink -> find_character / find_candidates -> prepare + Model.outputs / decide -> decode / decode_text -> Answer
 
 Each client mistake raises ApiError with the status the contract names.
 """

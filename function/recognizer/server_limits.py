@@ -189,9 +189,9 @@ class Incoming:
             raise Refusal(414, "request_line_too_long", f"the request line is over {MAX_REQUEST_LINE} bytes")
         end = self.data.find(b"\r\n\r\n", max(0, self.header_scanned - 3))
         self.header_scanned = len(self.data)
+        if (len(self.data) if end < 0 else end + 4) > MAX_HEADER_BYTES:  # whether they came in one piece or many
+            raise Refusal(431, "headers_too_large", f"the request headers are over {MAX_HEADER_BYTES} bytes")
         if end < 0:
-            if len(self.data) > MAX_HEADER_BYTES:
-                raise Refusal(431, "headers_too_large", f"the request headers are over {MAX_HEADER_BYTES} bytes")
             return
         self.header_end = end + 4
         self.deadline = now + BODY_TIMEOUT_S
