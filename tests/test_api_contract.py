@@ -513,3 +513,20 @@ def test_a_letter_sent_to_the_digits_model_is_rejected(client, letter):
 def test_the_same_letter_is_read_by_the_characters_model(client):
     answer = client.post("/predict", json={"strokes": LETTERS["A"], "model": "characters"}).json
     assert answer["rejected"] is False and answer["prediction"] == "A"
+
+
+def test_a_line_whose_every_character_is_rejected_is_rejected_as_a_whole(client):
+    # "AW" written as a number: both letters are read as the digits the model finds closest, and marked.
+    aw = LETTERS["A"] + [[[x + 280, y] for x, y in stroke] for stroke in LETTERS["W"]]
+    answer = client.post("/predict", json={"strokes": aw, "width": 560, "height": 280, "mode": "text"}).json
+    assert answer["rejected"] is True and answer["reason"] == "not_a_digit"
+    assert answer["text"] is None and answer["prediction"] is None and answer["confidence"] is None
+    assert len(answer["characters"]) == 2 and all(c["rejected"] for c in answer["characters"])
+    assert answer["alternatives"] and all(set(a["text"]) <= set("0123456789") for a in answer["alternatives"])
+    # One digit among them: the line is read, and only the letter is marked.
+    a7 = LETTERS["A"] + [[[x + 280, y] for x, y in stroke] for stroke in SEVEN]
+    answer = client.post("/predict", json={"strokes": a7, "width": 560, "height": 280, "mode": "text"}).json
+    assert answer["rejected"] is False and answer["reason"] is None and answer["text"].endswith("7")
+    assert [c["rejected"] for c in answer["characters"]] == [True, False]
+    answer = client.post("/predict", json={"strokes": aw, "model": "characters", "mode": "text"}).json
+    assert answer["rejected"] is False and answer["text"] == "AW"

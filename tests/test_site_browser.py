@@ -824,6 +824,26 @@ def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser)
     page.context.close()
 
 
+def test_a_number_of_letters_only_is_answered_in_words(site, browser):
+    """Every character rejected: the line as a whole is, as a letter in Digit mode is; its readings still listed."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "number")
+    draw_with_mouse(page, layout([LETTERS["A"], LETTERS["X"]], pad_box(page), height_share=0.45))
+    page.click("#predict")
+    assert wait_for_answer(page) == "Not a number"
+    assert "do not look like digits" in page.inner_text("#notice-text")
+    assert page.inner_text("#top-heading") == "If it were a number: closest readings"
+    assert not page.locator("#confidence").is_visible() and page.is_hidden("#unsure")
+    assert len(page.locator("#characters li.rejected-char").all()) == 2
+    page.click("#top button >> nth=0")  # a reading can still be chosen, and then says how likely it is
+    assert page.locator("#confidence").is_visible() and "likely" in page.inner_text("#confidence")
+    page.click("#notice-actions button >> nth=0")
+    assert wait_for_answer(page) == "AX"
+    assert page.is_hidden("#notice")
+    assert errors == []
+    page.context.close()
+
+
 def test_text_readings_can_be_chosen_and_context_is_sent_in_text_mode_only(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     sent = []

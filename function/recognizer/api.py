@@ -106,7 +106,7 @@ class Decoded:
     alternatives: list[dict] | None = None  # text mode: up to five readings {"text", "probability"}, best first
     words: list[dict] | None = None  # text mode: {"text", "box"} of each word of the best reading
     used: list[int] | None = None  # text mode: the candidates read as characters, for `input`
-    rejected: bool = False  # single mode: the model says this is none of its classes
+    rejected: bool = False  # the model says this is none of its classes (text mode: none of the characters is)
     reason: str | None = None  # why it was rejected, e.g. not_a_digit
 
 
@@ -126,11 +126,12 @@ class Answer:
         decoded = self.decoded
         answer = {"model": self.model, "model_version": self.model_version, "mode": self.mode}
         answer |= {"prediction": decoded.prediction, "confidence": decoded.confidence, "top": decoded.top}
+        answer |= {"rejected": decoded.rejected, "reason": decoded.reason}
         if decoded.characters is not None:
             answer |= {"text": decoded.prediction, "characters": [c.to_json() for c in decoded.characters]}
             answer |= {"alternatives": decoded.alternatives, "words": decoded.words}
         else:
-            answer |= {"rejected": decoded.rejected, "reason": decoded.reason, "pieces": self.pieces}
+            answer |= {"pieces": self.pieces}
         return answer | {"input": self.input_png, "timing_ms": self.timing_ms}
 
 
@@ -343,7 +344,9 @@ def decode_text(
     output: the search weighs it (reader.Weights.reject) rather than dropping
     rejected candidates, which lost whole characters on lines of training
     glyphs (digit lines 84.5 -> 76.5 % exact, n = 200). A character the model
-    rejected is still read, and marked in `characters`.
+    rejected is still read, and marked in `characters`; when the model
+    rejected every character read, the line as a whole is rejected as single
+    mode rejects a drawing (no text or confidence; the readings still listed).
     """
     language_model = load_language_model(models_folder) if context == "words" and _has_letters(model) else None
     readings = reader.read(lattice, probabilities, model.labels, language_model, rejection=fragments)
@@ -362,6 +365,9 @@ def decode_text(
     alternatives = [{"text": r.text, "probability": probability(r.probability)} for r in readings]
     top = [{"label": a["text"], "probability": a["probability"]} for a in alternatives]
     used = [index for index, _ in best.characters]
+    if all(c.rejected for c in characters):  # a scribble, or letters in the digits model: no reading stands
+        reason = model.rejection_reason
+        return Decoded(None, None, top, characters, alternatives, words, used, rejected=True, reason=reason)
     return Decoded(best.text, alternatives[0]["probability"], top, characters, alternatives, words, used)
 
 

@@ -50,6 +50,7 @@ const CHOICES = {
     draw: "Write a word or a number here",
     prompt: "Write a few characters and press Predict.",
     help: "A word or a code, letters and digits in a row, read left to right.",
+    nothing: "This does not look like letters or digits. Write them large and clear, a little apart.",
   },
 };
 
@@ -140,8 +141,10 @@ function advice(answer) {
   const offers = (names) =>
     names.map((name) => ({ label: `Read as ${CHOICES[name].name}`, action: () => switchTo(name) }));
   if (answer.mode !== "single") {
-    const rejected = (answer.characters ?? []).some((c) => c.rejected);
-    return rejected && current.rejected ? { text: current.rejected, offers: offers(current.otherwise) } : null;
+    // Every character rejected: the line as a whole is; some: the reading stands, with the marked ones.
+    if (answer.rejected) return { text: current.nothing ?? current.rejected, offers: offers(current.otherwise ?? []) };
+    const marked = (answer.characters ?? []).some((c) => c.rejected);
+    return marked && current.rejected ? { text: current.rejected, offers: offers(current.otherwise) } : null;
   }
   if (answer.pieces > 1) {
     return {

@@ -108,22 +108,22 @@ export function showError(message, { detail = "", onRetry = null } = {}) {
 export function showResult(answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) {
   const text = answer.mode === "text";
   const characters = answer.characters ?? [];
-  const rejected = !text && answer.rejected === true;
+  const rejected = answer.rejected === true; // text mode: every character was
   setState("done");
   setStale(false);
   $("error").hidden = true;
   $("prompt").hidden = true;
   $("answer-block").hidden = false;
 
-  setAnswer(text ? answer.text : rejected ? `Not ${rejectedAs}` : answer.prediction, rejected);
+  setAnswer(rejected ? `Not ${rejectedAs}` : text ? answer.text : answer.prediction, rejected);
   $("confidence").hidden = rejected;
-  const whole = `${percent(answer.confidence)} likely as a whole (${characters.length} character${characters.length === 1 ? "" : "s"})`;
+  const readings = text ? (answer.alternatives ?? answer.top.map((t) => ({ text: t.label, probability: t.probability }))) : [];
+  const length = `${characters.length} character${characters.length === 1 ? "" : "s"}`;
+  const whole = `${percent(readings[0]?.probability ?? answer.confidence)} likely as a whole (${length})`;
   $("confidence").textContent = text ? whole : `${percent(answer.confidence)} sure`;
 
   // A text reading is judged as a whole: the search may settle a character the model alone was unsure of.
-  const unsure = text
-    ? characters.some((c) => c.rejected) || answer.confidence < UNSURE_BELOW
-    : !rejected && answer.confidence < UNSURE_BELOW;
+  const unsure = !rejected && ((text && characters.some((c) => c.rejected)) || answer.confidence < UNSURE_BELOW);
   $("unsure").hidden = !unsure || (text && Boolean(advice)); // a text reading's advice already says what is marked
   $("unsure").textContent = text
     ? "Not sure about this reading: choose another below, or write the marked characters larger and apart."
@@ -133,10 +133,10 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   $("notice-text").textContent = advice?.text ?? "";
   $("notice-actions").replaceChildren(...(advice?.offers ?? []).map(offerButton));
 
-  const readings = text ? (answer.alternatives ?? answer.top.map((t) => ({ text: t.label, probability: t.probability }))) : [];
   // A rejected answer's guesses are the model's probabilities among its classes: how it would read it if it were one.
-  const heading = rejected ? `If it were ${rejectedAs}: closest guesses` : "Top 5 guesses";
-  $("top-heading").textContent = text ? "Readings: choose the right one" : heading;
+  const guesses = text ? "readings" : "guesses";
+  const heading = text ? "Readings: choose the right one" : "Top 5 guesses";
+  $("top-heading").textContent = rejected ? `If it were ${rejectedAs}: closest ${guesses}` : heading;
   $("top").replaceChildren(
     ...(text ? readings.map((r, i) => readingItem(r, i === 0 ? whole : "", onChoose)) : answer.top.map(bar)),
   );
@@ -144,7 +144,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   $("characters-block").hidden = !text;
   // The chips show the reading's own characters (a word's case settled, as in `text`) where they match one to one.
   const shown = [...(answer.text ?? "").replaceAll(" ", "")];
-  const settled = text && answer.confidence >= UNSURE_BELOW; // the reading, not each character alone, decides
+  const settled = text && !rejected && answer.confidence >= UNSURE_BELOW; // the reading, not each character, decides
   const unit = answer.model === "digits" ? "a digit" : "a character";
   const chips = characters.map((c, i) =>
     chip(c, { shown: shown.length === characters.length ? shown[i] : c.prediction, settled, unit }),
@@ -253,6 +253,7 @@ function readingItem({ text, probability }, whole, onChoose) {
     for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-pressed", "true");
     setAnswer(text);
+    $("confidence").hidden = false; // shown again where the line was rejected as a whole
     $("confidence").textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
     $("characters-block").hidden = !best;
     fitAnswer();
