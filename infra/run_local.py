@@ -179,6 +179,8 @@ def main() -> int:
         print(f"  API: {api_url}/predict   health: {api_url}/health   stop: Ctrl-C\n", flush=True)
         function.wait()
         site.shutdown()
+        if function.returncode:  # the page without its function would only answer "service unreachable"
+            print(f"error: the function stopped (status {function.returncode}); see its log above", file=sys.stderr)
         return function.returncode or 0
     except KeyboardInterrupt:
         return 0
