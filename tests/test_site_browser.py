@@ -752,6 +752,37 @@ def test_controls_are_above_the_fold_on_a_1280x800_desktop(site, browser):
     page.context.close()
 
 
+@pytest.mark.parametrize("mode", ["digit", "text"])
+def test_on_a_phone_every_control_is_a_finger_wide_and_turned_sideways_the_pad_fits_with_predict(site, browser, mode):
+    page, errors = open_page(browser, site["url"], **PHONE)
+    choose(page, mode)
+    controls = "button:visible, #pen-width, #context label:visible, .modes span, .check"
+    heights = page.eval_on_selector_all(
+        controls, "all => all.map(e => [e.id || e.textContent.trim(), e.getBoundingClientRect().height])"
+    )
+    assert heights and all(height >= 44 for _, height in heights), [h for h in heights if h[1] < 44]
+    page.set_viewport_size({"width": 750, "height": 342})  # an iPhone turned sideways, the browser's bars shown
+    page.wait_for_timeout(300)
+    top = page.locator("#pad").bounding_box()["y"]
+    predict = page.locator("#predict").bounding_box()
+    assert predict["y"] + predict["height"] - top <= 342, "the pad and Predict cannot be on the screen together"
+    assert errors == []
+    page.context.close()
+
+
+def test_a_platform_error_page_is_explained_as_the_service_being_unavailable(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page.route(
+        f"{site['api']}/predict", lambda route: route.fulfill(status=503, body="<html>Service Unavailable</html>")
+    )
+    draw_with_mouse(page, layout([DIGITS["1"]], pad_box(page)))
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
+    assert "unavailable right now" in page.inner_text("#error-message") and page.is_visible("#retry")
+    assert [e for e in errors if "503" not in e] == []  # the failed load itself is logged by the browser
+    page.context.close()
+
+
 def test_character_mode_says_what_it_tells_apart(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "character")

@@ -111,6 +111,14 @@ function readAnswer(url, response, text) {
   if (response.status === 429) {
     throw new ServiceError("rejected", "The recognition service is busy right now: try again in a moment.", details);
   }
+  if ([502, 503, 504].includes(response.status) && !code) {
+    // The platform in front of the function (starting, overloaded or redeploying), not the function's own answer.
+    throw new ServiceError(
+      "failed",
+      "The recognition service is unavailable right now (it may be starting or busy): try again in a moment.",
+      details,
+    );
+  }
   if (response.status >= 400 && response.status < 500) {
     // The service's own messages are written for people ("no ink was found in the image; ...").
     const fallback = "The recognition service could not read this request.";

@@ -142,7 +142,7 @@ export class DrawingPad {
     if (this.active || (event.pointerType === "mouse" && event.button !== 0)) return;
     event.preventDefault();
     this.canvas.setPointerCapture(event.pointerId);
-    this.canvas.focus({ preventScroll: true });
+    this.canvas.focus({ preventScroll: true, focusVisible: false }); // for the keys; no ring for a pointer
     if (this.picture) [this.covered, this.picture] = [this.picture, null]; // drawing replaces an imported picture
     this.#forgetCleared(); // a new drawing: what was cleared before is gone
     this.boxes = [];

@@ -182,6 +182,7 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
     `Reading your drawing as ${choice().name}…`,
     "Still waiting for the recognition service: it may be starting up, which can take several seconds…",
   );
+  if (reveal) ui.reveal(); // on a phone the result is below the pad: show that it is being read, and then the answer
   const sentSize = { ...pad.size }; // the boxes come back in these coordinates
   try {
     const answer = await predict(API_URL, requestBody(), { signal: current.signal });
@@ -320,7 +321,7 @@ document.addEventListener("keydown", (event) => {
   } else if ((event.ctrlKey || event.metaKey) && !event.shiftKey && event.key?.toLowerCase() === "z") {
     event.preventDefault();
     undo();
-  } else if (event.key === "Escape" || event.key === "Delete") {
+  } else if (event.key === "Escape" || (event.key === "Delete" && !event.target.closest?.("input, button"))) {
     event.preventDefault();
     reset();
   }

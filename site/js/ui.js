@@ -154,9 +154,10 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   const image = $("model-input");
   const count = (tiles) => {
     image.style.setProperty("--count", String(tiles));
-    image.alt = text
-      ? `The ${tiles} 28 by 28 pixel images the model saw, one per character, left to right`
-      : "The 28 by 28 pixel image the model saw";
+    image.alt =
+      text && tiles > 1
+        ? `The ${tiles} 28 by 28 pixel images the model saw, one per character, left to right`
+        : "The 28 by 28 pixel image the model saw";
   };
   count(text ? characters.length : 1); // until the image says how many tiles it holds
   image.onload = () => {
@@ -196,10 +197,9 @@ function scrollableByKeyboard(element) {
   else element.removeAttribute("tabindex");
 }
 
-/** Brings the answer (or error) into view where it is off screen, as on a phone below the pad. */
+/** Brings the answer, the error or (while busy) the prompt into view where it is off screen, as on a phone. */
 export function reveal() {
-  const target = $("error").hidden ? $("answer-block") : $("error");
-  if (target.hidden) return;
+  const target = [$("error"), $("answer-block"), $("result")].find((element) => !element.hidden); // busy: its prompt
   const { top, bottom } = target.getBoundingClientRect();
   if (top >= 0 && bottom <= window.innerHeight) return;
   const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
