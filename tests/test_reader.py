@@ -172,6 +172,27 @@ def test_case_changes_count_only_letters_the_model_tells_apart_and_a_capital_fir
     assert reader.case_changes(word, CASES) == changes
 
 
+@pytest.mark.parametrize(
+    ("read", "heights", "answered"),
+    [
+        ("heLLO", [60, 60, 100, 100, 60], "hello"),  # the told letters decide: h and e are lower case
+        ("HELLO", [100] * 5, "HELLO"),
+        ("FOrMS", [100, 60, 60, 60, 60], "Forms"),  # a capital first letter is not the word's case
+        ("MILK", [55, 100, 100, 100], "milk"),  # nothing told apart: short and tall letters mix in lower case
+        ("MILK", [100, 96, 103, 100], "MILK"),  # ... and capitals share one height
+        ("FOX", [100, 58, 60], "Fox"),
+        ("OK2", [100, 100, 40], "OK2"),  # a digit's height says nothing about the letters' case
+    ],
+)
+def test_letters_whose_case_the_model_merges_take_the_case_the_word_is_written_in(lm, read, heights, answered):
+    crop = np.zeros((1, 1), np.float32)
+    pieces = [reader.Piece(i, i + 1, (10 * i, 0, 8, h), crop, 0.0, 0.0, False) for i, h in enumerate(heights)]
+    lattice = reader.Lattice(len(pieces), pieces, {}, np.zeros(len(pieces)), np.zeros(len(pieces)))
+    chosen = tuple(enumerate(read))
+    assert reader.cased(read, chosen, lattice, CASES, lm) == answered
+    assert reader.cased(read, chosen, lattice, CASES, None) == read  # a code keeps the model's labels
+
+
 def test_a_word_is_read_in_one_case(lm):
     lattice = _line_lattice([20, 60, 100, 140])
     guesses = [{"t": 0.9}, {"e": 0.9}, {"N": 0.55, "n": 0.44}, {"t": 0.55, "T": 0.44}]  # n/N and t/T look alike

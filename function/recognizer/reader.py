@@ -55,6 +55,7 @@ DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways 
 UPPER_GAPS = 75  # percentile of a line's gaps that a loose space is judged against ...
 MIN_UPPER_GAP = 0.1  # ... in letter heights, at least: letters that touch still leave room for a space
 MAX_LOOSE_SPACES = 3  # gaps between clear spaces read both with and without a space (the widest first)
+SAME_HEIGHT = 0.75  # a word's letters all within this share of its tallest: one height, as capitals are
 
 
 @dataclass(frozen=True)
@@ -396,7 +397,7 @@ def read(
         found = _search_word(
             first, last, loose, lattice, by_start, logp, top, shape, labels, cases, language_model, weights
         )
-        phrases = [(h, [*h.done, (_cased(h.text, cases, language_model), h.chosen)]) for h in found]
+        phrases = [(h, [*h.done, (cased(h.text, h.chosen, lattice, cases, language_model), h.chosen)]) for h in found]
         pairs = sorted(((r, h, p) for r in readings for h, p in phrases), key=lambda t: -(t[0].score + t[1].score))
         readings = [
             Reading(
@@ -450,7 +451,7 @@ def _search_word(
             continue
         hypotheses = _best(beams.pop(node).values())
         if node in loose:  # each hypothesis may also end its word here, at a cost
-            hypotheses += [_space(h, loose[node], cases, language_model, weights) for h in hypotheses]
+            hypotheses += [_space(h, loose[node], lattice, cases, language_model, weights) for h in hypotheses]
         for index in by_start.get(node, ()):
             piece = lattice.pieces[index]
             if piece.end > last:
@@ -492,10 +493,10 @@ def _best(hypotheses) -> list[_Hypothesis]:
 
 
 def _space(
-    h: _Hypothesis, cost: float, cases: set[str], language_model: LanguageModel, weights: Weights
+    h: _Hypothesis, cost: float, lattice: Lattice, cases: set[str], language_model: LanguageModel, weights: Weights
 ) -> _Hypothesis:
     """The hypothesis with its word ended by a space: what the word's end adds, less the space's cost."""
-    word = (_cased(h.text, cases, language_model), h.chosen)
+    word = (cased(h.text, h.chosen, lattice, cases, language_model), h.chosen)
     score = h.score + _word_end(h, cases, language_model, weights) - cost
     return _Hypothesis(score, "", (), (BOUNDARY,), "", (*h.done, word))
 
@@ -538,16 +539,23 @@ def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
         beam[key] = hypothesis
 
 
-def _cased(word: str, cases: set[str], language_model: LanguageModel | None) -> str:
-    """A word's letters whose cases the model merges (EMNIST's C, O, S ...) take the case of its other letters.
+def cased(word: str, chosen: tuple, lattice: Lattice, cases: set[str], language_model: LanguageModel | None) -> str:
+    """A word's letters whose cases the model merges (EMNIST's C, O, S ...) take the case the word is written in.
 
     The model tells e from E but not o from O (`cases` holds the letters it
-    tells apart); in a word the majority case of those letters decides, so
-    `hELLO` is answered `hello`. Codes (no language model) keep the model's labels.
+    tells apart). Those letters decide by majority, a capital first letter
+    aside (`Forms`, not `FOrMS`), so `heLLO` is answered `hello`. Where none
+    is left to decide (`milk`, `Fox`), the letters' heights do: capitals share
+    one height, while lower case mixes short letters with tall (k, l, a dotted
+    i) or long ones (p, y). Codes (no language model) keep the model's labels.
     """
     if language_model is None:
         return word
     told = [c for c in word if c in cases]
-    if not told or sum(c.islower() for c in told) * 2 <= len(told):
-        return word
-    return "".join(c if c in cases else c.lower() for c in word)
+    deciding = told[1:] if word[:1] in cases and word[0].isupper() else told  # a capital first letter is free
+    if deciding:
+        lower = sum(c.islower() for c in deciding) * 2 > len(deciding)
+    else:
+        heights = [lattice.pieces[index].box[3] for index, label in chosen if label.isalpha()]
+        lower = len(heights) > 1 and min(heights) < SAME_HEIGHT * max(heights)
+    return "".join(c if c in cases else c.lower() for c in word) if lower else word
