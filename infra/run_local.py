@@ -12,6 +12,7 @@ import compileall
 import functools
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -157,7 +158,15 @@ def stop(process: subprocess.Popen, seconds: float = 10) -> None:
         process.wait()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that `finally` stops the function, as after Ctrl-C
+
+
 def main() -> int:
+    # A closed terminal (SIGHUP) or a `kill` (SIGTERM) ends `make run` as Ctrl-C does: without this the function
+    # server would live on without it, holding its port.
+    for ending in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(ending, _interrupt)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
     parser.add_argument("--site-port", type=int, default=8000, help="the site's port")

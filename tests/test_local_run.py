@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from conftest import MODELS_DIR, ROOT
 from infra.run_local import compile_function
@@ -55,3 +59,35 @@ def test_the_function_starts_from_compiled_modules(tmp_path):
     sources = sorted((tmp_path / "function").rglob("*.py"))
     compile_function(tmp_path / "function")
     assert sources and all(Path(importlib.util.cache_from_source(str(path))).is_file() for path in sources)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP])
+def test_make_run_ended_by_a_signal_stops_the_function_too(ending):
+    """A closed terminal or a `kill` must not leave the function server behind, holding its port."""
+    port, site_port = free_port(), free_port()
+    args = ["--port", str(port), "--site-port", str(site_port), "--models-dir", str(MODELS_DIR)]
+    process = subprocess.Popen([*RUN_LOCAL, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in process.stdout:
+            if "is running" in line:
+                break
+        assert listening(port) and listening(site_port)
+        process.send_signal(ending)
+        process.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while listening(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not listening(port), "the function outlived make run"
+    finally:
+        process.kill()

@@ -31,6 +31,9 @@ export class DrawingPad {
     // would ignore every later pointer.
     canvas.addEventListener("lostpointercapture", (event) => this.#up(event, false));
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+    // A stroke is not a gesture: without this the browser reads a finger's stroke as the start of one (a tap,
+    // a double tap) and drops a tap on Predict made right after it (Chromium: every tap within 0.3 s).
+    canvas.addEventListener("touchstart", (event) => event.preventDefault(), { passive: false });
     new ResizeObserver(() => this.#resize()).observe(canvas);
     this.#resize();
   }
