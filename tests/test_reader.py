@@ -188,9 +188,34 @@ def test_letters_whose_case_the_model_merges_take_the_case_the_word_is_written_i
     crop = np.zeros((1, 1), np.float32)
     pieces = [reader.Piece(i, i + 1, (10 * i, 0, 8, h), crop, 0.0, 0.0, False) for i, h in enumerate(heights)]
     lattice = reader.Lattice(len(pieces), pieces, {}, np.zeros(len(pieces)), np.zeros(len(pieces)))
-    chosen = tuple(enumerate(read))
-    assert reader.cased(read, chosen, lattice, CASES, lm) == answered
-    assert reader.cased(read, chosen, lattice, CASES, None) == read  # a code keeps the model's labels
+    indices = list(range(len(read)))
+    assert reader.cased(read, indices, lattice, CASES, lm) == answered
+    assert reader.cased(read, indices, lattice, CASES, None) == read  # a code keeps the model's labels
+
+
+@pytest.mark.parametrize(
+    ("read", "answered"),
+    [
+        ("born MOM", "born mom"),
+        ("BORN MOM", "BORN MOM"),
+        ("MOM", "MOM"),
+        ("MOM Born", "mom Born"),
+        ("UK 2019", "UK 2019"),
+    ],
+)
+def test_a_word_whose_letters_leave_its_case_open_takes_the_lines(read, answered):
+    # Every letter of one height: only the letters the model tells apart by case (b, n, r) decide a word's case.
+    letters = read.replace(" ", "")
+    crop = np.zeros((1, 1), np.float32)
+    pieces = [reader.Piece(i, i + 1, (10 * i, 0, 8, 100), crop, 0.0, 0.0, False) for i in range(len(letters))]
+    lattice = reader.Lattice(len(pieces), pieces, {}, np.zeros(len(pieces)), np.zeros(len(pieces)))
+    words, at = [], 0
+    for word in read.split(" "):
+        words.append((word, list(range(at, at + len(word)))))
+        at += len(word)
+    reading = reader.Reading(read, 0.0, list(enumerate(letters)), words)
+    cased = reader.line_cased(reading, lattice, CASES)
+    assert cased.text == answered and [text for text, _ in cased.words] == answered.split(" ")
 
 
 def test_a_word_is_read_in_one_case(lm):

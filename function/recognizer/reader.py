@@ -397,7 +397,7 @@ def read(
         found = _search_word(
             first, last, loose, lattice, by_start, logp, top, shape, labels, cases, language_model, weights
         )
-        phrases = [(h, [*h.done, (cased(h.text, h.chosen, lattice, cases, language_model), h.chosen)]) for h in found]
+        phrases = [(h, [*h.done, (_word(h, lattice, cases, language_model), h.chosen)]) for h in found]
         pairs = sorted(((r, h, p) for r in readings for h, p in phrases), key=lambda t: -(t[0].score + t[1].score))
         readings = [
             Reading(
@@ -408,11 +408,17 @@ def read(
             )
             for r, h, phrase in pairs[:BEAM_WIDTH]
         ]
+    if language_model is not None:
+        readings = [line_cased(r, lattice, cases) for r in readings]
     best = max(r.score for r in readings)
     total = sum(math.exp(r.score - best) for r in readings)
     for r in readings:
         r.probability = math.exp(r.score - best) / total
     return readings[:ALTERNATIVES]
+
+
+def _word(h: _Hypothesis, lattice: Lattice, cases: set[str], language_model: LanguageModel | None) -> str:
+    return cased(h.text, [index for index, _ in h.chosen], lattice, cases, language_model)
 
 
 def _shape(piece: Piece, lattice: Lattice, weights: Weights) -> float:
@@ -496,7 +502,7 @@ def _space(
     h: _Hypothesis, cost: float, lattice: Lattice, cases: set[str], language_model: LanguageModel, weights: Weights
 ) -> _Hypothesis:
     """The hypothesis with its word ended by a space: what the word's end adds, less the space's cost."""
-    word = (cased(h.text, h.chosen, lattice, cases, language_model), h.chosen)
+    word = (_word(h, lattice, cases, language_model), h.chosen)
     score = h.score + _word_end(h, cases, language_model, weights) - cost
     return _Hypothesis(score, "", (), (BOUNDARY,), "", (*h.done, word))
 
@@ -539,23 +545,46 @@ def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
         beam[key] = hypothesis
 
 
-def cased(word: str, chosen: tuple, lattice: Lattice, cases: set[str], language_model: LanguageModel | None) -> str:
-    """A word's letters whose cases the model merges (EMNIST's C, O, S ...) take the case the word is written in.
+def written_lower(word: str, indices: list[int], lattice: Lattice, cases: set[str]) -> bool | None:
+    """Whether a word is written in lower case (True) or capitals (False); None where its letters leave it open.
 
     The model tells e from E but not o from O (`cases` holds the letters it
     tells apart). Those letters decide by majority, a capital first letter
-    aside (`Forms`, not `FOrMS`), so `heLLO` is answered `hello`. Where none
-    is left to decide (`milk`, `Fox`), the letters' heights do: capitals share
-    one height, while lower case mixes short letters with tall (k, l, a dotted
-    i) or long ones (p, y). Codes (no language model) keep the model's labels.
+    aside (`Forms`). Where none is left to decide (`milk`, `Fox`), the
+    letters' heights may: lower case mixes short letters with tall (k, l, a
+    dotted i) or long ones (p, y), while capitals share one height, as do
+    short letters alone (`mom` or `MOM`: open).
     """
-    if language_model is None:
-        return word
     told = [c for c in word if c in cases]
     deciding = told[1:] if word[:1] in cases and word[0].isupper() else told  # a capital first letter is free
     if deciding:
-        lower = sum(c.islower() for c in deciding) * 2 > len(deciding)
-    else:
-        heights = [lattice.pieces[index].box[3] for index, label in chosen if label.isalpha()]
-        lower = len(heights) > 1 and min(heights) < SAME_HEIGHT * max(heights)
-    return "".join(c if c in cases else c.lower() for c in word) if lower else word
+        return sum(c.islower() for c in deciding) * 2 > len(deciding)
+    heights = [lattice.pieces[index].box[3] for index, c in zip(indices, word, strict=True) if c.isalpha()]
+    return True if len(heights) > 1 and min(heights) < SAME_HEIGHT * max(heights) else None
+
+
+def cased(
+    word: str, indices: list[int], lattice: Lattice, cases: set[str], language_model: LanguageModel | None
+) -> str:
+    """A word's letters whose cases the model merges (EMNIST's C, O, S ...) in the case the word is written in
+    (`hello`, not `heLLO`; `Forms`, not `FOrMS`). Codes (no language model) keep the model's labels."""
+    if language_model is None or not written_lower(word, indices, lattice, cases):
+        return word
+    return _lowered(word, cases)
+
+
+def _lowered(word: str, cases: set[str]) -> str:
+    return "".join(c if c in cases else c.lower() for c in word)
+
+
+def line_cased(reading: Reading, lattice: Lattice, cases: set[str]) -> Reading:
+    """A word whose letters leave its case open takes the case of the line's other words (`born mom`)."""
+    verdicts = [written_lower(text, indices, lattice, cases) for text, indices in reading.words]
+    decided = [verdict for verdict in verdicts if verdict is not None]
+    if None not in verdicts or sum(decided) * 2 <= len(decided):  # nothing open, or the line is not lower case
+        return reading
+    words = [
+        (_lowered(text, cases) if verdict is None else text, indices)
+        for (text, indices), verdict in zip(reading.words, verdicts, strict=True)
+    ]
+    return replace(reading, text=" ".join(text for text, _ in words if text), words=words)
