@@ -1,4 +1,5 @@
-"""Turn real test-set images into what people send: canvas PNGs, phone photos, lines of text.
+"""Turn real test-set images into what people send: canvas PNGs, phone photos, lines of text; and words
+into the pen strokes a person draws on the site.
 
 Used by the fidelity tests, the benchmarks, and the drawn inputs of calibration
 and evaluation; never to train a net. Every generator is seeded, so a failure can be reproduced
@@ -7,12 +8,16 @@ image by image.
 
 from __future__ import annotations
 
+import functools
 import io
+import string
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 FRAME = 280
+FONT = "futural"  # Hershey's simplex sans: print letters in single strokes, as a pen draws them
+FONT_CAP = 21  # its font units from the cap line to the base line
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -100,3 +105,57 @@ def text_line(images28: list[np.ndarray], rng: np.random.Generator) -> bytes:
         line.paste(glyph, (x, y))
         x += glyph.width + gap
     return _encode(Image.fromarray(255 - np.asarray(line)), "PNG")
+
+
+@functools.cache
+def _font_glyphs() -> dict:
+    from HersheyFonts import HersheyFonts  # a test and evaluation dependency only
+
+    font = HersheyFonts()
+    font.load_default_font(FONT)
+    return {c: next(iter(font.glyphs_for_text(c))) for c in string.ascii_letters}
+
+
+def font_strokes(
+    text: str, rng: np.random.Generator, height: float = 80.0, canvas: tuple[int, int] = (700, 300)
+) -> dict:
+    """`text` as the site sends it drawn: pen strokes of Hershey's single-stroke letters, a JSON body for /predict.
+
+    Each letter is a little scaled, turned and moved (5 %, 4 degrees, 2 % of the letter height), its strokes
+    carry a hand's tremor (1.5 % of the letter height, smooth) and a point every 3 px, and letters stand
+    0.05-0.2 letter heights further apart than the font sets them (words: one letter height further).
+    The letter height is `height` px, less where the text would not fit on `canvas`.
+    """
+    glyphs = [[_font_glyphs()[c] for c in word] for word in text.split(" ")]
+    extras = [[rng.uniform(0.05, 0.2) for _ in word] for word in glyphs]
+    units = sum(
+        g.char_width + e * FONT_CAP
+        for word, ex in zip(glyphs, extras, strict=True)
+        for g, e in zip(word, ex, strict=True)
+    )
+    height = min(height, (canvas[0] - 40) / (units / FONT_CAP + len(glyphs) - 1))
+    scale = height / FONT_CAP
+    letters, x = [], 0.0
+    for word, ex in zip(glyphs, extras, strict=True):
+        for glyph, extra in zip(word, ex, strict=True):
+            turn = np.radians(rng.uniform(-4, 4))
+            matrix = (1 + rng.uniform(-0.05, 0.05)) * np.array(
+                [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
+            )
+            shift = np.array([x - glyph.left_offset * scale, rng.normal(0, 0.02) * height])
+            centre = np.array([(glyph.draw_box[0][0] + glyph.draw_box[1][0]) / 2, -1.5])
+            letters.append([((np.array(s, float) - centre) @ matrix.T + centre) * scale + shift for s in glyph.strokes])
+            x += (glyph.char_width + extra * FONT_CAP) * scale
+        x += (1 - extra) * height  # between words: a letter height instead of the last letter's extra gap
+    points = np.concatenate([p for letter in letters for p in letter])
+    origin = (np.array(canvas) - (points.max(axis=0) - points.min(axis=0))) / 2 - points.min(axis=0)
+    strokes = []
+    for stroke in (s + origin for letter in letters for s in letter):
+        lengths = np.r_[0.0, np.cumsum(np.hypot(*np.diff(stroke, axis=0).T))]
+        steps = np.linspace(0.0, lengths[-1], max(2, int(lengths[-1] / 3) + 1))
+        path = np.stack([np.interp(steps, lengths, stroke[:, k]) for k in (0, 1)], axis=1)
+        tremor = np.cumsum(rng.normal(0, 1, path.shape), axis=0)
+        tremor -= np.linspace(0, 1, len(path))[:, None] * tremor[-1]  # ends where it would: a wobble, not a drift
+        path += 0.015 * height * tremor / max(1.0, np.abs(tremor).max())
+        strokes.append(np.round(path).astype(int).tolist())
+    return {"strokes": strokes, "width": canvas[0], "height": canvas[1]}
