@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 import hcl2
 import pytest
 
-from tests.conftest import ROOT
+from conftest import ROOT
 
 INFRA = ROOT / "infra"
 DEPLOY_SH = INFRA / "deploy.sh"

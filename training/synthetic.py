@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import io
-import string
+import json
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 FRAME = 280
-FONT = "futural"  # Hershey's simplex sans: print letters in single strokes, as a pen draws them
+FONT_FILE = "hershey-futural.json"  # Hershey's simplex sans: print letters in single strokes, as a pen draws them
 FONT_CAP = 21  # its font units from the cap line to the base line
 
 
@@ -109,11 +110,8 @@ def text_line(images28: list[np.ndarray], rng: np.random.Generator) -> bytes:
 
 @functools.cache
 def _font_glyphs() -> dict:
-    from HersheyFonts import HersheyFonts  # a test and evaluation dependency only
-
-    font = HersheyFonts()
-    font.load_default_font(FONT)
-    return {c: next(iter(font.glyphs_for_text(c))) for c in string.ascii_letters}
+    """Each letter's {"left", "width", "strokes"} in the font's units (the file says where it comes from)."""
+    return json.loads((Path(__file__).parent / FONT_FILE).read_text())["glyphs"]
 
 
 def font_strokes(
@@ -126,10 +124,12 @@ def font_strokes(
     0.05-0.2 letter heights further apart than the font sets them (words: one letter height further).
     The letter height is `height` px, less where the text would not fit on `canvas`.
     """
+    if not text or not all(word.isascii() and word.isalpha() for word in text.split(" ")):
+        raise ValueError(f"{text!r}: only words of the letters a-z and A-Z, one space apart, can be written")
     glyphs = [[_font_glyphs()[c] for c in word] for word in text.split(" ")]
     extras = [[rng.uniform(0.05, 0.2) for _ in word] for word in glyphs]
     units = sum(
-        g.char_width + e * FONT_CAP
+        g["width"] + e * FONT_CAP
         for word, ex in zip(glyphs, extras, strict=True)
         for g, e in zip(word, ex, strict=True)
     )
@@ -142,10 +142,13 @@ def font_strokes(
             matrix = (1 + rng.uniform(-0.05, 0.05)) * np.array(
                 [[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]
             )
-            shift = np.array([x - glyph.left_offset * scale, rng.normal(0, 0.02) * height])
-            centre = np.array([(glyph.draw_box[0][0] + glyph.draw_box[1][0]) / 2, -1.5])
-            letters.append([((np.array(s, float) - centre) @ matrix.T + centre) * scale + shift for s in glyph.strokes])
-            x += (glyph.char_width + extra * FONT_CAP) * scale
+            shift = np.array([x - glyph["left"] * scale, rng.normal(0, 0.02) * height])
+            xs = [point[0] for stroke in glyph["strokes"] for point in stroke]
+            centre = np.array([(min(xs) + max(xs)) / 2, -1.5])
+            letters.append(
+                [((np.array(s, float) - centre) @ matrix.T + centre) * scale + shift for s in glyph["strokes"]]
+            )
+            x += (glyph["width"] + extra * FONT_CAP) * scale
         x += (1 - extra) * height  # between words: a letter height instead of the last letter's extra gap
     points = np.concatenate([p for letter in letters for p in letter])
     origin = (np.array(canvas) - (points.max(axis=0) - points.min(axis=0))) / 2 - points.min(axis=0)
