@@ -100,10 +100,11 @@ def big_jpeg(progressive: bool) -> bytes:
 
 
 def multipart(parts: int) -> tuple[bytes, str]:
-    """`parts` tiny form fields (about 64 bytes each, each the same option) and then the image."""
-    field = b'--XX\r\nContent-Disposition: form-data; name="model"\r\n\r\ndigits\r\n'
+    """`parts` (at least 1) tiny form fields of about 64 bytes, `model` and then `mode` again and again, and the image."""
+    model = b'--XX\r\nContent-Disposition: form-data; name="model"\r\n\r\ndigits\r\n'
+    mode = b'--XX\r\nContent-Disposition: form-data; name="mode"\r\n\r\nsingle\r\n'
     image = b'--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n' + seven_png()
-    return field * parts + image + b"\r\n--XX--\r\n", "multipart/form-data; boundary=XX"
+    return model + mode * (parts - 1) + image + b"\r\n--XX--\r\n", "multipart/form-data; boundary=XX"
 
 
 def near_boundaries() -> tuple[bytes, str]:
@@ -166,6 +167,11 @@ def attacks() -> list[Attack]:
             "JSON: 10 MB of tiny lists",
             http("POST", "/predict", b'{"strokes":[[' + b",".join([b"[1,1]"] * 1_700_000) + b"]]}", "application/json"),
             (413,),
+        ),
+        Attack(
+            "JSON: one 9 MB field name",
+            http("POST", "/predict", b'{"' + b"m" * (9 * MB) + b'": 1}', "application/json"),
+            (400,),
         ),
         Attack("request line of 1 MB", http("GET", "/health?" + "a" * MB), (414,)),
         Attack("headers: 10,000 fields", http("GET", "/health", headers=("X-A: b",) * 10_000), (431,)),

@@ -24,11 +24,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import flask
 import functions_framework
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from recognizer import request_log, server_limits
-from recognizer.api import MAX_BODY_BYTES, read_request, recognize
+from recognizer.api import MAX_BODY_BYTES, SHOWN_NAME, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 from recognizer.language_model import NAME as LANGUAGE_MODEL
@@ -160,7 +161,8 @@ def _route(request: flask.Request, facts: dict) -> flask.Response:
         raise _no_models()
     body, form, files = _read_body(request)
     with COMPUTE:
-        job = read_request(request.content_type or "", body, {**request.args.to_dict(), **form}, files, registry.names)
+        query = _once(request.args, "the query string")
+        job = read_request(request.content_type or "", body, query, form, files, registry.names)
         facts |= {"model": job.model, "mode": job.mode}
         answer = recognize(job, registry)
     facts["timing_ms"] = answer.timing_ms
@@ -207,7 +209,16 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
         raise ApiError(413, "form_too_large", message) from exc
     except HTTPException as exc:
         raise ApiError(400, "bad_request", f"the multipart body could not be read ({exc.description})") from exc
-    return b"", form.to_dict(), {name: f.read() for name, f in files.items()}
+    return b"", _once(form, "the form"), {name: f.read() for name, f in _once(files, "the form").items()}
+
+
+def _once(fields: MultiDict, where: str) -> dict:
+    """Fields given once each: `model=digits&model=characters` has no one meaning."""
+    for name, values in fields.lists():
+        if len(values) > 1:
+            message = f"{name[:SHOWN_NAME]!r} is given {len(values)} times in {where}; send each field once"
+            raise ApiError(400, "duplicate_field", message)
+    return fields.to_dict()
 
 
 def _health() -> flask.Response:

@@ -447,6 +447,30 @@ def test_a_misspelt_field_is_refused_not_ignored(client, path, kwargs, named, su
     assert (repr(suggested) in message.partition("did you mean")[2]) if suggested else "did you mean" not in message
 
 
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/predict?model=digits&model=characters", {"json": {"strokes": SEVEN}}),
+        ("/predict", {"data": {"image": (io.BytesIO(SEVEN_PNG), "a.png"), "model": ["digits", "characters"]}}),
+    ],
+)
+def test_a_field_given_twice_is_refused_not_read_once(client, path, kwargs):
+    response = client.post(path, **kwargs)
+    assert response.status_code == 400 and response.json["error"]["code"] == "duplicate_field"
+    assert "'model' is given 2 times" in response.json["error"]["message"]
+
+
+def test_the_query_string_takes_only_options_and_a_long_unknown_name_is_not_looked_up(client):
+    image = base64.b64encode(SEVEN_PNG).decode()
+    response = client.post(f"/predict?image={image}", data={"model": "digits"}, content_type="multipart/form-data")
+    assert response.status_code == 400 and response.json["error"]["code"] == "unknown_field"
+    assert "the query string takes: model, mode, context" in response.json["error"]["message"]
+    long_name = "model" + "x" * 100_000  # difflib would cost seconds and hundreds of MB on megabytes of it
+    response = client.post("/predict", json={"strokes": SEVEN, long_name: 1})
+    message = response.json["error"]["message"]
+    assert response.json["error"]["code"] == "unknown_field" and "did you mean" not in message and len(message) < 200
+
+
 def test_a_transfer_coding_besides_chunked_is_refused_not_read_as_the_image(client):
     """gunicorn hands on a body sent with "Transfer-Encoding: gzip, chunked" still compressed."""
     response = client.post(

@@ -38,6 +38,7 @@ CONTEXTS = ("words", "none")  # text mode: read words in context (default), or e
 OPTIONS = ("model", "mode", "context")  # JSON fields, form fields or query parameters, with any input form
 JSON_FIELDS = ("image", "strokes", "width", "height", *OPTIONS)
 FORM_FIELDS = ("image", *OPTIONS)  # 'image' as a file part, or as a text field holding base64 or a data: URL
+SHOWN_NAME = 40  # characters of an unknown field's name quoted back (and looked up for a likely meaning)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
 TOP_K = 5
 PROBABILITY_FLOOR = 0.0001  # answered probabilities lie in [0.0001, 0.9999]
@@ -135,8 +136,12 @@ class Answer:
         return answer | {"input": self.input_png, "timing_ms": self.timing_ms}
 
 
-def read_request(content_type: str, body: bytes, fields: dict, files: dict, models: tuple[str, ...]) -> Job:
-    """Decide the input form from the content type and validate its fields; `models` are the names served."""
+def read_request(content_type: str, body: bytes, query: dict, form: dict, files: dict, models: tuple[str, ...]) -> Job:
+    """Decide the input form from the content type and validate its fields; `models` are the names served.
+
+    `query` holds the query string's parameters (options only), `form` and `files` a multipart body's
+    text fields and file parts.
+    """
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json":
         try:
@@ -146,13 +151,14 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
         _known(payload, JSON_FIELDS, "a JSON body")
-        _known(fields, OPTIONS, "the query string")
-        return _json_job(payload, fields, models)
+        _known(query, OPTIONS, "the query string")
+        return _json_job(payload, query, models)
     if media == "multipart/form-data":
-        _known({**fields, **files}, FORM_FIELDS, "a form (with its query string)")
+        _known({**form, **files}, FORM_FIELDS, "a form")
+        _known(query, OPTIONS, "the query string")
         upload = files.get("image")
-        if upload is None and isinstance(fields.get("image"), str):  # FormData.append("image", dataUrl)
-            upload = _base64(fields["image"])
+        if upload is None and isinstance(form.get("image"), str):  # FormData.append("image", dataUrl)
+            upload = _base64(form["image"])
         if upload is None:
             raise ApiError(
                 400,
@@ -160,11 +166,11 @@ def read_request(content_type: str, body: bytes, fields: dict, files: dict, mode
                 "send the image as a file part named 'image' (curl -F image=@digit.png), "
                 "or its base64 or data: URL in a form field named 'image'",
             )
-        model, mode, context = _options(fields, models)
+        model, mode, context = _options({**query, **form}, models)
         return Job(model, mode, image=upload, context=context)
     if media in IMAGE_TYPES:
-        _known(fields, OPTIONS, "the query string")
-        model, mode, context = _options(fields, models)
+        _known(query, OPTIONS, "the query string")
+        model, mode, context = _options(query, models)
         return Job(model, mode, image=body, context=context)
     raise ApiError(
         415,
@@ -178,9 +184,10 @@ def _known(source: dict, names: tuple[str, ...], where: str) -> None:
     """Refuse a name the API does not know: a misspelt option must not be answered as if it were absent."""
     for name in source:
         if name not in names:
-            close = difflib.get_close_matches(str(name), names, n=2)
+            # Only a name of an option's length can be a misspelling; difflib's cost grows with the name.
+            close = difflib.get_close_matches(name, names, n=2) if len(name) <= SHOWN_NAME else []
             hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-            message = f"unknown field {str(name)[:40]!r}; {hint}{where} takes: {', '.join(names)}"
+            message = f"unknown field {name[:SHOWN_NAME]!r}; {hint}{where} takes: {', '.join(names)}"
             raise ApiError(400, "unknown_field", message)
 
 
@@ -189,9 +196,9 @@ def _options(source: dict, models: tuple[str, ...]) -> tuple[str, str, str]:
     return _choice(source, "model", models), _choice(source, "mode", MODES), _choice(source, "context", CONTEXTS)
 
 
-def _json_job(payload: dict, fields: dict, models: tuple[str, ...]) -> Job:
-    """A JSON body's job; an option the body leaves out (or sets to null) comes from `fields` (the query string)."""
-    model, mode, context = _options({**fields, **{k: v for k, v in payload.items() if v is not None}}, models)
+def _json_job(payload: dict, query: dict, models: tuple[str, ...]) -> Job:
+    """A JSON body's job; an option the body leaves out (or sets to null) comes from the query string."""
+    model, mode, context = _options({**query, **{k: v for k, v in payload.items() if v is not None}}, models)
     has_image, has_strokes = payload.get("image") is not None, payload.get("strokes") is not None
     if has_image == has_strokes:
         raise ApiError(400, "missing_image", "send exactly one of 'image' (base64 or data: URL) and 'strokes'")

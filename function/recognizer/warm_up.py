@@ -54,7 +54,7 @@ def warm_up(registry: ModelRegistry) -> float:
         requests.append(("application/json", json.dumps({"strokes": SEVEN, "mode": mode}).encode(), {}))
     for content_type, body, fields in requests:
         try:
-            recognize(read_request(content_type, body, fields, {}, registry.names), registry)
+            recognize(read_request(content_type, body, fields, {}, {}, registry.names), registry)
         except (ApiError, ModelFileError) as error:
             LOG.warning("warm-up (%s, %s) failed: %s", content_type, fields, error)
         except Exception:  # a bug on one path must not keep the instance from serving the others
