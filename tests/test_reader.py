@@ -194,20 +194,22 @@ def test_letters_whose_case_the_model_merges_take_the_case_the_word_is_written_i
 
 
 @pytest.mark.parametrize(
-    ("read", "answered"),
+    ("read", "heights", "answered"),
     [
-        ("born MOM", "born mom"),
-        ("BORN MOM", "BORN MOM"),
-        ("MOM", "MOM"),
-        ("MOM Born", "mom Born"),
-        ("UK 2019", "UK 2019"),
+        ("born MOM", [100, 60, 60, 60, 60, 60, 60], "born mom"),  # short letters in a lower-case line
+        ("then I went", [90, 100, 60, 60, 100, 60, 60, 60, 90], "then I went"),  # as tall as its tall letters
+        ("so I can", [60, 60, 75, 60, 60, 60], "so I can"),  # a letter alone: the pronoun, whatever its height
+        ("it is OK", [100, 90, 100, 60, 100, 100], "it is OK"),
+        ("BORN MOM", [100] * 7, "BORN MOM"),  # a line in capitals
+        ("MOM", [60] * 3, "MOM"),  # alone: nothing to go by
+        ("MOM Born", [60, 60, 60, 100, 60, 60, 60], "mom Born"),
+        ("UK 2019", [100, 100, 100, 100, 100, 100], "UK 2019"),
     ],
 )
-def test_a_word_whose_letters_leave_its_case_open_takes_the_lines(read, answered):
-    # Every letter of one height: only the letters the model tells apart by case (b, n, r) decide a word's case.
+def test_a_word_whose_letters_leave_its_case_open_takes_the_lines(read, heights, answered):
     letters = read.replace(" ", "")
     crop = np.zeros((1, 1), np.float32)
-    pieces = [reader.Piece(i, i + 1, (10 * i, 0, 8, 100), crop, 0.0, 0.0, False) for i in range(len(letters))]
+    pieces = [reader.Piece(i, i + 1, (10 * i, 0, 8, h), crop, 0.0, 0.0, False) for i, h in enumerate(heights)]
     lattice = reader.Lattice(len(pieces), pieces, {}, np.zeros(len(pieces)), np.zeros(len(pieces)))
     words, at = [], 0
     for word in read.split(" "):

@@ -56,6 +56,7 @@ UPPER_GAPS = 75  # percentile of a line's gaps that a loose space is judged agai
 MIN_UPPER_GAP = 0.1  # ... in letter heights, at least: letters that touch still leave room for a space
 MAX_LOOSE_SPACES = 3  # gaps between clear spaces read both with and without a space (the widest first)
 SAME_HEIGHT = 0.75  # a word's letters all within this share of its tallest: one height, as capitals are
+X_HEIGHT = set("acemnorsuvwxz")  # lower-case letters no taller than the x-height
 
 
 @dataclass(frozen=True)
@@ -578,13 +579,23 @@ def _lowered(word: str, cases: set[str]) -> str:
 
 
 def line_cased(reading: Reading, lattice: Lattice, cases: set[str]) -> Reading:
-    """A word whose letters leave its case open takes the case of the line's other words (`born mom`)."""
+    """A word whose letters leave its case open takes the line's: in a line in lower case, a word as short as
+    the line's short letters (a c e m n o r s u v w x z) is in lower case too (`born mom`, `so I can`), while a
+    taller one stays in capitals (`then I went`, `it is OK`), and so does a letter alone (the pronoun I)."""
     verdicts = [written_lower(text, indices, lattice, cases) for text, indices in reading.words]
     decided = [verdict for verdict in verdicts if verdict is not None]
     if None not in verdicts or sum(decided) * 2 <= len(decided):  # nothing open, or the line is not lower case
         return reading
-    words = [
-        (_lowered(text, cases) if verdict is None else text, indices)
-        for (text, indices), verdict in zip(reading.words, verdicts, strict=True)
+    lower = [(text, indices) for (text, indices), verdict in zip(reading.words, verdicts, strict=True) if verdict]
+    short = [
+        lattice.pieces[i].box[3] for text, indices in lower for i, c in zip(indices, text, strict=True) if c in X_HEIGHT
     ]
+    if not short:
+        return reading
+    words = []
+    for (text, indices), verdict in zip(reading.words, verdicts, strict=True):
+        heights = [lattice.pieces[i].box[3] for i, c in zip(indices, text, strict=True) if c.isalpha()]
+        if verdict is None and len(heights) > 1 and median(heights) < median(short) / SAME_HEIGHT:  # not "I"
+            text = _lowered(text, cases)
+        words.append((text, indices))
     return replace(reading, text=" ".join(text for text, _ in words if text), words=words)
