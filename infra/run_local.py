@@ -158,15 +158,22 @@ def stop(process: subprocess.Popen, seconds: float = 10) -> None:
         process.wait()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # so that `finally` stops the function, as after Ctrl-C
+ENDINGS = (signal.SIGTERM, signal.SIGHUP)  # a `kill`, a closed terminal
+
+
+def _end(signum: int, frame: object) -> None:
+    """End as the signal asks, through `finally` (which stops the function), and once: a second one waits."""
+    for ending in ENDINGS:
+        signal.signal(ending, signal.SIG_IGN)
+    raise SystemExit(128 + signum)
 
 
 def main() -> int:
-    # A closed terminal (SIGHUP) or a `kill` (SIGTERM) ends `make run` as Ctrl-C does: without this the function
-    # server would live on without it, holding its port.
-    for ending in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(ending, _interrupt)
+    # Without this the function server would outlive `make run`, holding its port. A signal that is ignored
+    # (`nohup make run`) stays ignored.
+    for ending in ENDINGS:
+        if signal.getsignal(ending) is not signal.SIG_IGN:
+            signal.signal(ending, _end)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8080, help="the function's port")
     parser.add_argument("--site-port", type=int, default=8000, help="the site's port")

@@ -72,22 +72,50 @@ def listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def start_make_run(hangup: signal.Handlers = signal.SIG_DFL) -> tuple[subprocess.Popen, int, int]:
+    """`make run`'s script on free ports, once it says it is running; `hangup` is SIGHUP's disposition it inherits."""
+    port, site_port = free_port(), free_port()
+    args = ["--port", str(port), "--site-port", str(site_port), "--models-dir", str(MODELS_DIR)]
+    process = subprocess.Popen(
+        [*RUN_LOCAL, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
+    )
+    for line in process.stdout:
+        if "is running" in line:
+            break
+    assert listening(port) and listening(site_port)
+    return process, port, site_port
+
+
+def stopped(port: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while listening(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not listening(port)
+
+
 @pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP])
 def test_make_run_ended_by_a_signal_stops_the_function_too(ending):
     """A closed terminal or a `kill` must not leave the function server behind, holding its port."""
-    port, site_port = free_port(), free_port()
-    args = ["--port", str(port), "--site-port", str(site_port), "--models-dir", str(MODELS_DIR)]
-    process = subprocess.Popen([*RUN_LOCAL, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, port, _ = start_make_run()
     try:
-        for line in process.stdout:
-            if "is running" in line:
-                break
-        assert listening(port) and listening(site_port)
         process.send_signal(ending)
-        process.wait(timeout=20)
-        deadline = time.monotonic() + 10
-        while listening(port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not listening(port), "the function outlived make run"
+        assert process.wait(timeout=20) == 128 + ending
+        assert stopped(port), "the function outlived make run"
+    finally:
+        process.kill()
+
+
+def test_make_run_under_nohup_outlives_its_terminal():
+    process, port, site_port = start_make_run(hangup=signal.SIG_IGN)
+    try:
+        process.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        assert process.poll() is None and listening(port) and listening(site_port)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM and stopped(port)
     finally:
         process.kill()
