@@ -193,7 +193,8 @@ def main() -> int:
         site = start_site(args.site_port, api_url)
         print(f"\n  Handwriting recognition is running: open http://localhost:{args.site_port}/")
         print(f"  API: {api_url}/predict   health: {api_url}/health   stop: Ctrl-C\n", flush=True)
-        function.wait()
+        while function.poll() is None:  # not function.wait(): a signal the site's thread takes would not wake it
+            time.sleep(0.25)
         site.shutdown()
         if function.returncode:  # the page without its function would only answer "service unreachable"
             print(f"error: the function stopped (status {function.returncode}); see its log above", file=sys.stderr)
