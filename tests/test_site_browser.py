@@ -863,8 +863,12 @@ def test_a_number_of_letters_only_is_answered_in_words(site, browser):
     assert page.inner_text("#top-heading") == "If it were a number: closest readings"
     assert not page.locator("#confidence").is_visible() and page.is_hidden("#unsure")
     assert len(page.locator("#characters li.rejected-char").all()) == 2
+    assert page.get_attribute("#top button >> nth=0", "aria-pressed") == "false"  # no reading is the answer
+    assert page.evaluate(BOX_PIXELS) > 0  # the characters' boxes, with their "?"
     page.click("#top button >> nth=0")  # a reading can still be chosen, and then says how likely it is
     assert page.locator("#confidence").is_visible() and "likely" in page.inner_text("#confidence")
+    assert page.get_attribute("#top button >> nth=0", "aria-pressed") == "true"
+    assert page.evaluate(BOX_PIXELS) > 0  # still there: they are the best reading's
     page.click("#notice-actions button >> nth=0")
     assert wait_for_answer(page) == "AX"
     assert page.is_hidden("#notice")

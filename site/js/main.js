@@ -164,7 +164,8 @@ function showAnswer(answer, { boxesFit = true } = {}) {
     if (!pad.isDrawing()) pad.setBoxes(shown && boxesFit ? boxes : [], shown && boxesFit ? words : []);
   };
   // The boxes belong to the best reading; another reading chosen may split the ink differently.
-  const onChoose = (reading) => showBoxes(reading === answer.text);
+  const best = answer.text ?? answer.alternatives?.[0]?.text; // a line rejected as a whole has no text
+  const onChoose = (reading) => showBoxes(reading === best);
   ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name, onChoose });
   showBoxes(answer.mode === "text");
 }

@@ -138,7 +138,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   const heading = text ? "Readings: choose the right one" : "Top 5 guesses";
   $("top-heading").textContent = rejected ? `If it were ${rejectedAs}: closest ${guesses}` : heading;
   $("top").replaceChildren(
-    ...(text ? readings.map((r, i) => readingItem(r, i === 0 ? whole : "", onChoose)) : answer.top.map(bar)),
+    ...(text ? readings.map((r, i) => readingItem(r, i === 0 ? whole : "", !rejected, onChoose)) : answer.top.map(bar)),
   );
 
   $("characters-block").hidden = !text;
@@ -199,7 +199,8 @@ function scrollableByKeyboard(element) {
 
 /** Brings the answer, the error or (while busy) the prompt into view where it is off screen, as on a phone. */
 export function reveal() {
-  const target = [$("error"), $("answer-block"), $("result")].find((element) => !element.hidden); // busy: its prompt
+  const target = [$("error"), $("prompt"), $("answer-block")].find((element) => !element.hidden); // busy: the prompt
+  if (!target) return;
   const { top, bottom } = target.getBoundingClientRect();
   if (top >= 0 && bottom <= window.innerHeight) return;
   const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
@@ -240,14 +241,14 @@ function bar({ label, probability }) {
 
 // A text reading as a toggle button: choosing it puts it in the answer. The characters listed belong to the
 // best reading (another may split the ink differently), so they show only while it is chosen. `whole` is the
-// best reading's own line under the answer ("" for the others).
-function readingItem({ text, probability }, whole, onChoose) {
+// best reading's own line under the answer ("" for the others); it starts `chosen` unless the line was rejected.
+function readingItem({ text, probability }, whole, chosen, onChoose) {
   const best = Boolean(whole);
   const item = document.createElement("li");
   const button = document.createElement("button");
   button.type = "button";
   button.className = "reading";
-  button.setAttribute("aria-pressed", String(best));
+  button.setAttribute("aria-pressed", String(best && chosen));
   button.append(span("bar-label", text), barTrack(probability), span("bar-value", percent(probability)));
   button.addEventListener("click", () => {
     for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
