@@ -124,8 +124,10 @@ def font_strokes(
     0.05-0.2 letter heights further apart than the font sets them (words: one letter height further).
     The letter height is `height` px, less where the text would not fit on `canvas`.
     """
-    if not text or not all(word.isascii() and word.isalpha() for word in text.split(" ")):
-        raise ValueError(f"{text!r}: only words of the letters a-z and A-Z, one space apart, can be written")
+    if not text or not all(word.isascii() and word.isalnum() for word in text.split(" ")):
+        raise ValueError(
+            f"{text!r}: only words of the letters a-z, A-Z and the digits 0-9, one space apart, can be written"
+        )
     glyphs = [[_font_glyphs()[c] for c in word] for word in text.split(" ")]
     extras = [[rng.uniform(0.05, 0.2) for _ in word] for word in glyphs]
     units = sum(
