@@ -372,7 +372,7 @@ def decode_text(
     alternatives = [{"text": r.text, "probability": probability(r.probability)} for r in readings]
     top = [{"label": a["text"], "probability": a["probability"]} for a in alternatives]
     used = [index for index, _ in best.characters]
-    if all(c.rejected for c in characters):  # a scribble, or letters in the digits model: no reading stands
+    if characters and all(c.rejected for c in characters):  # a scribble, or letters in the digits model
         reason = model.rejection_reason
         return Decoded(None, None, top, characters, alternatives, words, used, rejected=True, reason=reason)
     return Decoded(best.text, alternatives[0]["probability"], top, characters, alternatives, words, used)
