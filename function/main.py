@@ -29,7 +29,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from recognizer import request_log, server_limits
-from recognizer.api import MAX_BODY_BYTES, SHOWN_NAME, read_request, recognize
+from recognizer.api import MAX_BODY_BYTES, given_twice, read_request, recognize
 from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 from recognizer.language_model import NAME as LANGUAGE_MODEL
@@ -159,9 +159,9 @@ def _route(request: flask.Request, facts: dict) -> flask.Response:
         return _health()
     if not registry.names:
         raise _no_models()
+    query = _once(request.args, "the query string")  # before the body is read: a mistake costs nothing
     body, form, files = _read_body(request)
     with COMPUTE:
-        query = _once(request.args, "the query string")
         job = read_request(request.content_type or "", body, query, form, files, registry.names)
         facts |= {"model": job.model, "mode": job.mode}
         answer = recognize(job, registry)
@@ -216,8 +216,7 @@ def _once(fields: MultiDict, where: str) -> dict:
     """Fields given once each: `model=digits&model=characters` has no one meaning."""
     for name, values in fields.lists():
         if len(values) > 1:
-            message = f"{name[:SHOWN_NAME]!r} is given {len(values)} times in {where}; send each field once"
-            raise ApiError(400, "duplicate_field", message)
+            raise given_twice(name, len(values), where)
     return fields.to_dict()
 
 

@@ -149,13 +149,17 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 30) -> bo
 
 
 def stop(process: subprocess.Popen, seconds: float = 10) -> None:
-    """Terminate; kill if still running after `seconds`, so no server outlives whoever started it."""
+    """Terminate; kill if still running after `seconds` (or if this wait is interrupted), so no server outlives
+    whoever started it."""
     process.terminate()
     try:
         process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        pass
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 ENDINGS = (signal.SIGTERM, signal.SIGHUP)  # a `kill`, a closed terminal
@@ -185,8 +189,9 @@ def main() -> int:
         return 1
     api_url = f"http://localhost:{args.port}"
     compile_function()
-    function = start_function(args.port, args.site_port, args.models_dir)
+    function = None
     try:
+        function = start_function(args.port, args.site_port, args.models_dir)
         if not wait_healthy(api_url, function):
             print(f"error: the function did not answer on {api_url}/health; see its log above", file=sys.stderr)
             return 1
@@ -202,7 +207,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        stop(function)
+        for ending in (*ENDINGS, signal.SIGINT):  # one shutdown, not interrupted by a second signal
+            signal.signal(ending, signal.SIG_IGN)
+        if function is not None:
+            stop(function)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
 import shutil
 import signal
 import socket
@@ -82,6 +84,7 @@ def start_make_run(hangup: signal.Handlers = signal.SIG_DFL) -> tuple[subprocess
         stderr=subprocess.STDOUT,
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGHUP, hangup),
+        start_new_session=True,  # its own process group: a failed test kills the function with it
     )
     for line in process.stdout:
         if "is running" in line:
@@ -106,7 +109,8 @@ def test_make_run_ended_by_a_signal_stops_the_function_too(ending):
         assert process.wait(timeout=20) == 128 + ending
         assert stopped(port), "the function outlived make run"
     finally:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_make_run_under_nohup_outlives_its_terminal():
@@ -118,4 +122,5 @@ def test_make_run_under_nohup_outlives_its_terminal():
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 128 + signal.SIGTERM and stopped(port)
     finally:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

@@ -449,3 +449,10 @@ def test_the_character_limit_holds_for_long_lines_of_strokes(client, bars, statu
         assert response.json["text"] == "1" * bars
     else:
         assert response.json["error"]["code"] == "too_many_characters"
+
+
+def test_readings_the_lines_case_makes_the_same_are_one():
+    readings = [reader.Reading("born mom", -1.0), reader.Reading("born Mom", -2.0), reader.Reading("born mom", -1.0)]
+    merged = reader._merged(readings)
+    assert [r.text for r in merged] == ["born mom", "born Mom"]
+    assert merged[0].score == pytest.approx(-1.0 + np.log(2))

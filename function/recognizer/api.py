@@ -145,7 +145,7 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
     media = content_type.split(";")[0].strip().lower()
     if media == "application/json":
         try:
-            payload = json.loads(body)
+            payload = json.loads(body, object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
@@ -154,8 +154,11 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
         _known(query, OPTIONS, "the query string")
         return _json_job(payload, query, models)
     if media == "multipart/form-data":
-        _known({**form, **files}, FORM_FIELDS, "a form")
+        _known(form, FORM_FIELDS, "a form")
+        _known(files, ("image",), "a form's file part")
         _known(query, OPTIONS, "the query string")
+        if both := set(form) & set(files):  # a text field and a file part of one name
+            raise given_twice(min(both), 2, "the form")
         upload = files.get("image")
         if upload is None and isinstance(form.get("image"), str):  # FormData.append("image", dataUrl)
             upload = _base64(form["image"])
@@ -178,6 +181,20 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
         f"Content-Type {media or '(none)'} is not accepted; send application/json, multipart/form-data "
         f"or the image itself as one of {', '.join(IMAGE_TYPES)}",
     )
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are each given once: {"model": "digits", "model": "characters"} has no one meaning."""
+    answer = dict(pairs)
+    if len(answer) < len(pairs):
+        name = next(key for key in answer if sum(k == key for k, _ in pairs) > 1)
+        raise given_twice(name, sum(k == name for k, _ in pairs), "the JSON body")
+    return answer
+
+
+def given_twice(name: str, times: int, where: str) -> ApiError:
+    message = f"{name[:SHOWN_NAME]!r} is given {times} times in {where}; send each field once"
+    return ApiError(400, "duplicate_field", message)
 
 
 def _known(source: dict, names: tuple[str, ...], where: str) -> None:

@@ -410,12 +410,24 @@ def read(
             for r, h, phrase in pairs[:BEAM_WIDTH]
         ]
     if language_model is not None:
-        readings = [line_cased(r, lattice, cases) for r in readings]
+        readings = _merged([line_cased(r, lattice, cases) for r in readings])
     best = max(r.score for r in readings)
     total = sum(math.exp(r.score - best) for r in readings)
     for r in readings:
         r.probability = math.exp(r.score - best) / total
     return readings[:ALTERNATIVES]
+
+
+def _merged(readings: list[Reading]) -> list[Reading]:
+    """One reading per text, best first: two that the line's case made the same text are one, with both scores."""
+    kept: dict[str, Reading] = {}
+    for reading in readings:
+        same = kept.get(reading.text)
+        if same is None:
+            kept[reading.text] = reading
+        else:
+            same.score = float(np.logaddexp(same.score, reading.score))
+    return sorted(kept.values(), key=lambda r: -r.score)
 
 
 def _word(h: _Hypothesis, lattice: Lattice, cases: set[str], language_model: LanguageModel | None) -> str:
