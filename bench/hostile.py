@@ -173,6 +173,16 @@ def attacks() -> list[Attack]:
             http("POST", "/predict", b'{"' + b"m" * (9 * MB) + b'": 1}', "application/json"),
             (400,),
         ),
+        Attack(
+            "JSON: 20,000 keys, the last one twice",
+            http(
+                "POST",
+                "/predict",
+                b"{" + b",".join(b'"k%d":1' % i for i in (*range(20_000), 19_999)) + b"}",
+                "application/json",
+            ),
+            (400,),
+        ),
         Attack("request line of 1 MB", http("GET", "/health?" + "a" * MB), (414,)),
         Attack("headers: 10,000 fields", http("GET", "/health", headers=("X-A: b",) * 10_000), (431,)),
         Attack(

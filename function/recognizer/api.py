@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import difflib
 import json
 import struct
@@ -186,9 +187,10 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
     """A JSON object whose keys are each given once: {"model": "digits", "model": "characters"} has no one meaning."""
     answer = dict(pairs)
-    if len(answer) < len(pairs):
-        name = next(key for key in answer if sum(k == key for k, _ in pairs) > 1)
-        raise given_twice(name, sum(k == name for k, _ in pairs), "the JSON body")
+    if len(answer) < len(pairs):  # counted once, not per key: an object may have 20,000 keys
+        counts = collections.Counter(key for key, _ in pairs)
+        name = next(key for key in answer if counts[key] > 1)
+        raise given_twice(name, counts[name], "the JSON body")
     return answer
 
 
