@@ -230,14 +230,13 @@ def _along_the_edges(mask: np.ndarray) -> np.ndarray | None:
     along = contact >= EDGE_CONTACT * ((x1 - x0) + (y1 - y0))
     if not along.any() or along.all():
         return None
-    labels = runs.labels(mask.shape)
-    near = np.isin(labels, np.flatnonzero(along) + 1)
+    near = runs.paint(mask.shape, along)
     for _ in range(max(1, round(EDGE_MARGIN * max(mask.shape)))):
         near = dilate(near)
-    along[np.unique(labels[near & mask]) - 1] = True
+    along[np.unique(runs.labels(mask.shape)[near & mask]) - 1] = True
     if along.all():
         return None
-    return np.isin(labels, np.flatnonzero(along) + 1)
+    return runs.paint(mask.shape, along)
 
 
 def otsu_threshold(histogram: np.ndarray) -> int:

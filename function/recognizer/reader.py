@@ -572,7 +572,7 @@ def written_lower(word: str, indices: list[int], lattice: Lattice, cases: set[st
     deciding = told[1:] if word[:1] in cases and word[0].isupper() else told  # a capital first letter is free
     if deciding:
         return sum(c.islower() for c in deciding) * 2 > len(deciding)
-    heights = [lattice.pieces[index].box[3] for index, c in zip(indices, word, strict=True) if c.isalpha()]
+    heights = _heights(word, indices, lattice)
     return True if len(heights) > 1 and min(heights) < SAME_HEIGHT * max(heights) else None
 
 
@@ -584,6 +584,11 @@ def cased(
     if language_model is None or not written_lower(word, indices, lattice, cases):
         return word
     return _lowered(word, cases)
+
+
+def _heights(word: str, indices: list[int], lattice: Lattice, wanted=str.isalpha) -> list[int]:
+    """The heights (working pixels) of the word's characters that are `wanted`, its letters by default."""
+    return [lattice.pieces[index].box[3] for index, c in zip(indices, word, strict=True) if wanted(c)]
 
 
 def _lowered(word: str, cases: set[str]) -> str:
@@ -599,14 +604,12 @@ def line_cased(reading: Reading, lattice: Lattice, cases: set[str]) -> Reading:
     if None not in verdicts or sum(decided) * 2 <= len(decided):  # nothing open, or the line is not lower case
         return reading
     lower = [(text, indices) for (text, indices), verdict in zip(reading.words, verdicts, strict=True) if verdict]
-    short = [
-        lattice.pieces[i].box[3] for text, indices in lower for i, c in zip(indices, text, strict=True) if c in X_HEIGHT
-    ]
+    short = [h for text, indices in lower for h in _heights(text, indices, lattice, X_HEIGHT.__contains__)]
     if not short:
         return reading
     words = []
     for (text, indices), verdict in zip(reading.words, verdicts, strict=True):
-        heights = [lattice.pieces[i].box[3] for i, c in zip(indices, text, strict=True) if c.isalpha()]
+        heights = _heights(text, indices, lattice)
         if verdict is None and len(heights) > 1 and median(heights) < median(short) / SAME_HEIGHT:  # not "I"
             text = _lowered(text, cases)
         words.append((text, indices))
