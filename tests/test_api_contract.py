@@ -447,6 +447,15 @@ def test_a_misspelt_field_is_refused_not_ignored(client, path, kwargs, named, su
     assert (repr(suggested) in message.partition("did you mean")[2]) if suggested else "did you mean" not in message
 
 
+def test_a_canvas_size_sent_with_an_image_is_refused_not_ignored(client):
+    """width and height say where strokes were drawn; a client sending them with an image expects them used."""
+    image = base64.b64encode(SEVEN_PNG).decode()
+    response = client.post("/predict", json={"image": image, "height": 280})
+    error = response.json["error"]
+    assert response.status_code == 400 and error["code"] == "unknown_field" and "'height'" in error["message"]
+    assert client.post("/predict", json={"image": image, "width": None}).status_code == 200  # null: absent
+
+
 JSON_TWICE = b'{"strokes": [[[1, 1], [9, 9]]], "model": "digits", "model": "characters"}'
 
 

@@ -37,7 +37,8 @@ MAX_CHARACTERS = 64  # pieces found in text mode
 MODES = ("single", "text")
 CONTEXTS = ("words", "none")  # text mode: read words in context (default), or each character on its own
 OPTIONS = ("model", "mode", "context")  # JSON fields, form fields or query parameters, with any input form
-JSON_FIELDS = ("image", "strokes", "width", "height", *OPTIONS)
+STROKE_CANVAS = ("width", "height")  # JSON strokes' canvas size: with an image they have no meaning
+JSON_FIELDS = ("image", "strokes", *STROKE_CANVAS, *OPTIONS)
 FORM_FIELDS = ("image", *OPTIONS)  # 'image' as a file part, or as a text field holding base64 or a data: URL
 SHOWN_NAME = 40  # characters of an unknown field's name quoted back (and looked up for a likely meaning)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "application/octet-stream")
@@ -224,6 +225,11 @@ def _json_job(payload: dict, query: dict, models: tuple[str, ...]) -> Job:
     if has_strokes:
         strokes = parse_strokes(payload["strokes"], payload.get("width"), payload.get("height"))
         return Job(model, mode, strokes=strokes, context=context)
+    if given := [k for k in STROKE_CANVAS if payload.get(k) is not None]:  # an image has its own size
+        message = (
+            f"'{given[0]}' is the size of the canvas 'strokes' were drawn on; an image's own size is used: leave it out"
+        )
+        raise ApiError(400, "unknown_field", message)
     image = payload["image"]
     if not isinstance(image, str):
         raise ApiError(400, "bad_image", "'image' must be a base64 string or a data: URL")
