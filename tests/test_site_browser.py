@@ -758,6 +758,9 @@ def test_on_a_phone_every_control_is_a_finger_wide_and_turned_sideways_the_pad_f
         controls, "all => all.map(e => [e.id || e.textContent.trim(), e.getBoundingClientRect().height])"
     )
     assert heights and all(height >= 44 for _, height in heights), [h for h in heights if h[1] < 44]
+    if mode == "text":  # a second row would push the pad and Predict another row down
+        tops = page.eval_on_selector_all("#context label", "all => all.map(e => e.getBoundingClientRect().top)")
+        assert len(set(tops)) == 1, f"the context choice wraps on a phone: {tops}"
     page.set_viewport_size({"width": 750, "height": 342})  # an iPhone turned sideways, the browser's bars shown
     page.wait_for_timeout(300)
     top = page.locator("#pad").bounding_box()["y"]
