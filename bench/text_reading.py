@@ -112,7 +112,8 @@ def run(quick: bool = False) -> report.Section:
         __doc__.split("\n\n")[1].replace("\n", " "),
         report.table(["line", "written", "read as", "characters", "requests", "median ms", "p90 ms"], rows),
         f"The search is bounded by named constants in recognizer/reader.py: beam width {reader.BEAM_WIDTH}, "
-        f"{reader.LABELS_PER_PIECE} labels per candidate, merges of at most {reader.MAX_MERGE} pieces, "
+        f"{reader.LABELS_PER_PIECE} labels per candidate, merges of at most {reader.MAX_MERGE} pieces "
+        "(more only as slices of one piece of ink), "
         f"at most {reader.MAX_CUT_ATOMS} pieces after cutting.",
     ]
     section.targets += targets

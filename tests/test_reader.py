@@ -13,6 +13,7 @@ from test_golden import HI  # "HI" in strokes: two uprights with a bar, then an 
 from conftest import DATA_DIR, MODELS_DIR, needs_data
 from recognizer import reader
 from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, load_language_model
+from recognizer.preprocess import to_ink
 from recognizer.segment import label_components
 from recognizer.strokes import parse_strokes, render_strokes
 from training.data import CHARACTER_LABELS
@@ -257,6 +258,21 @@ def test_a_wide_gap_is_a_space_and_each_word_is_read_apart(lm):
     best = reader.read(lattice, _probabilities(lattice, guesses), CHARACTER_LABELS, lm)[0]
     assert best.text == "TWO NO"
     assert [text for text, _ in best.words] == ["TWO", "NO"]
+
+
+def test_a_piece_cut_into_more_slices_than_merge_allows_is_still_tried_whole():
+    """A thin pen joins an m's arches by a hair, and each arch's top is a cut: the m was only ever read in slices
+    (`rn`). Slices of one piece of ink may be merged beyond MAX_MERGE, within MAX_PIECE_WIDTH."""
+    image = Image.new("L", (260, 140), 255)
+    draw = ImageDraw.Draw(image)
+    left, step, arches = 40, 17, 7  # one piece 121 px wide, 70 tall: uprights joined by arches 2 px thick
+    for k in range(arches + 1):
+        draw.line([(left + step * k, 50), (left + step * k, 110)], fill=0, width=3)
+    for k in range(arches):
+        draw.arc([(left + step * k, 40), (left + step * (k + 1), 60)], 180, 360, fill=0, width=2)
+    lattice = reader.candidate_pieces(to_ink(np.asarray(image, np.float32) / 255))
+    assert lattice.atoms > reader.MAX_MERGE and set(lattice.cuts) == set(range(1, lattice.atoms))  # all slices
+    assert (0, lattice.atoms) in {(p.start, p.end) for p in lattice.pieces}
 
 
 def test_the_search_is_bounded():

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 FRAME = 280
 FONT_FILE = "hershey-futural.json"  # Hershey's simplex sans: print letters in single strokes, as a pen draws them
@@ -164,3 +164,22 @@ def font_strokes(
         path += 0.015 * height * tremor / max(1.0, np.abs(tremor).max())
         strokes.append(np.round(path).astype(int).tolist())
     return {"strokes": strokes, "width": canvas[0], "height": canvas[1]}
+
+
+def written_image(body: dict, pen: float, rng: np.random.Generator, photo: bool = False, scale: int = 3) -> bytes:
+    """font_strokes' words written with a pen `pen` canvas px wide on paper, `scale` times the canvas: a PNG of
+    black on white, or (`photo`) a JPEG of a turned, unevenly lit sheet with grain, as a phone takes it."""
+    size = (body["width"] * scale, body["height"] * scale)
+    sheet = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(sheet)
+    for stroke in body["strokes"]:
+        draw.line([(x * scale, y * scale) for x, y in stroke], fill=0, width=max(1, round(pen * scale)), joint="curve")
+    if not photo:
+        return _encode(sheet, "PNG")
+    ink = 1.0 - np.asarray(sheet, np.float32) / 255.0
+    light = 0.6 + 0.25 * np.linspace(0, 1, size[0])[None, :] + 0.1 * np.linspace(0, 1, size[1])[:, None]
+    levels = np.clip((light * (1 - 0.75 * ink) + rng.normal(0, 0.025, ink.shape)) * 255, 0, 255).astype(np.uint8)
+    turned = Image.fromarray(levels).rotate(
+        rng.uniform(-4, 4), resample=Image.Resampling.BILINEAR, fillcolor=int(light.mean() * 255)
+    )
+    return _encode(turned.convert("RGB"), "JPEG", quality=85)
