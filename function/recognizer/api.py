@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .decode import decode_levels
+from .decode import decode_levels, decode_region
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
@@ -34,6 +34,12 @@ from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_CHARACTERS = 64  # pieces found in text mode
+# Text mode: letters under CLOSE_LETTER working pixels tall are read again from the file, closer, at LETTER
+# pixels where it has them (a word filling an eighth of a 12 MP photo is 8 px tall at WORK_SIZE); the part read
+# is the ink's box and a letter height around it.
+CLOSE_LETTER = 20
+LETTER = 32
+MIN_ZOOM = 1.5  # ... when the file has at least this many times the pixels
 MODES = ("single", "text")
 CONTEXTS = ("words", "none")  # text mode: read words in context (default), or each character on its own
 OPTIONS = ("model", "mode", "context")  # JSON fields, form fields or query parameters, with any input form
@@ -272,6 +278,8 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     picture = read(job)
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
+    if text and job.image is not None:
+        picture, ink = closer(job.image, picture, ink)
     if text:
         lattice = find_candidates(ink, _stroke_atoms(picture, ink))
         pieces = [Piece(c.box, c.crop) for c in lattice.pieces]
@@ -316,6 +324,24 @@ def find_ink(picture: Picture) -> np.ndarray:
     if not ink.any():
         raise _nothing_drawn()
     return ink
+
+
+def closer(data: bytes, picture: Picture, ink: np.ndarray) -> tuple[Picture, np.ndarray]:
+    """Stage 2b, text mode: (picture, ink) again from the file at a scale where letters are LETTER pixels tall,
+    where they are under CLOSE_LETTER and the file has the pixels; else as they are."""
+    height = reader.letter_height(find_runs(ink > 0).boxes())
+    scale = max(1.0, picture.scale * height / LETTER)  # the file's pixels per working pixel, closer
+    if height >= CLOSE_LETTER or scale * MIN_ZOOM > picture.scale:  # tall enough, or the file has little more
+        return picture, ink
+    x, y, width, height_px = ink_box(ink)
+    margin = height
+    box = [(v - margin) * picture.scale for v in (x, y)] + [
+        (v + 2 * margin) * picture.scale for v in (width, height_px)
+    ]
+    levels, part_scale, origin = decode_region(data, tuple(box), scale)
+    near = Picture(levels, part_scale, origin)
+    near_ink = to_ink(near.gray)
+    return (near, near_ink) if near_ink.any() else (picture, ink)
 
 
 def find_character(ink: np.ndarray) -> Piece:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import struct
 import threading
 import warnings
@@ -55,6 +56,57 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
 
 def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
     """decode_image's picture as the decoder's uint8 levels (what serving works on: preprocess.to_ink takes them)."""
+    gray, full_size = _decoded(
+        data, lambda width, height: (WORK_SIZE, WORK_SIZE), lambda image, factor: _small_gray(image)
+    )
+    return np.asarray(gray), full_size / max(gray.size)
+
+
+def decode_region(
+    data: bytes, box: tuple[float, float, float, float], scale: float
+) -> tuple[np.ndarray, float, tuple[float, float]]:
+    """A part of an image decode_levels has read, closer: (its uint8 levels, their scale, their origin).
+
+    `box` is (x, y, width, height) in the uploaded image's pixels (after EXIF
+    orientation); `scale` the image's pixels wanted per answered pixel (1: the
+    file's own resolution). The part comes back at that scale or coarser: at
+    most working_side on its long side, and no finer than a JPEG decodes within
+    MAX_DECODED_BYTES. Image pixel = answered pixel x scale + origin. Text mode
+    reads a word that fills a small part of a large photo this way: at
+    WORK_SIZE its letters are a few pixels tall.
+    """
+
+    def draft(width: int, height: int) -> tuple[int, int]:
+        """libjpeg decodes at 1/8, 1/4, 1/2 or 1/1: the coarsest that keeps `scale`, within MAX_DECODED_BYTES."""
+        fits = [r for r in (1, 2, 4, 8) if -(-width // r) * -(-height // r) * 3 <= MAX_DECODED_BYTES]
+        sharp = [r for r in fits if r <= scale]
+        reduction = max(sharp) if sharp else min(fits, default=8)
+        return max(1, width // reduction), max(1, height // reduction)
+
+    def crop(image: Image.Image, factor: float) -> tuple[Image.Image, float, tuple[float, float]]:
+        x, y, width, height = (v / factor for v in box)  # in the decoded (drafted) image's pixels
+        left, top = max(0, math.floor(x)), max(0, math.floor(y))
+        right, bottom = min(image.width, math.ceil(x + width)), min(image.height, math.ceil(y + height))
+        part = _gray(image.crop((left, top, max(right, left + 1), max(bottom, top + 1))))
+        long = max(part.size)
+        side = min(long * factor / max(scale, factor), working_side(*part.size))  # never finer than decoded
+        if side < long:
+            part = part.resize(
+                (max(1, round(part.width * side / long)), max(1, round(part.height * side / long))),
+                Image.Resampling.BOX,
+            )
+        return part, factor * long / max(part.size), (left * factor, top * factor)
+
+    (part, part_scale, origin), _ = _decoded(data, draft, crop)
+    return np.asarray(part), part_scale, origin
+
+
+def _decoded(data: bytes, draft, finish):
+    """finish(image, factor) of the image in `data`, decoded within the limits; (its answer, the image's long side).
+
+    `draft(width, height)` is the size a JPEG is decoded at (libjpeg scales by
+    1/8 to 1/1 while decoding); `factor` is the image's pixels per decoded pixel.
+    """
     if not data:
         raise ApiError(400, "empty_image", "the image is empty; send a PNG, JPEG, WebP, BMP or GIF file")
     document = _document_format(data)
@@ -73,7 +125,7 @@ def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
                 raise ApiError(400, "bad_image", "the image has no pixels")
             image.seek(0)  # GIF: the first frame
             if image.format in ("JPEG", "MPO"):  # decode at a reduced size directly: much faster for photos
-                image.draft("RGB", (WORK_SIZE, WORK_SIZE))
+                image.draft("RGB", draft(width, height))
             size = decoded_bytes(image)
             if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
                 size = max(size, _progressive_jpeg_bytes(image, width, height))
@@ -82,7 +134,7 @@ def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
             with _large_decodes if size > LARGE_DECODE_BYTES else contextlib.nullcontext():
                 ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
                 image.load()
-                gray = _small_gray(image)
+                answer = finish(image, max(width, height) / max(image.size))
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -100,8 +152,7 @@ def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
             "bad_image",
             f"the image could not be decoded ({exc}); send a complete PNG, JPEG, WebP, BMP or GIF file",
         ) from exc
-    full_size = max(width, height)  # not image.size: a JPEG draft is already smaller
-    return np.asarray(gray), full_size / max(gray.size)
+    return answer, max(width, height)  # not image.size: a JPEG draft is already smaller
 
 
 def decoded_bytes(image: Image.Image) -> int:
@@ -137,16 +188,20 @@ def working_side(width: int, height: int) -> int:
 
 def _small_gray(image: Image.Image) -> Image.Image:
     """A decoded image -> 'L' at most working_side on its long side; a huge one is reduced before it is flattened."""
-    if image.mode.startswith("I;16"):  # 16-bit grey: keep the high byte (convert("L") would clip at 255)
-        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
     side = working_side(*image.size)
     # Four times the working side or more: box-reduced to about twice it first (cheap, and exact enough).
     if max(image.size) >= 4 * side and image.mode in ("L", "LA", "RGB", "RGBA"):
         image = image.reduce(max(image.size) // (2 * side))
-    gray = flatten_to_gray(image)
+    gray = _gray(image)
     if max(gray.size) > side:
         gray.thumbnail((side, side), Image.Resampling.BOX)
     return gray
+
+
+def _gray(image: Image.Image) -> Image.Image:
+    if image.mode.startswith("I;16"):  # 16-bit grey: keep the high byte (convert("L") would clip at 255)
+        image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+    return flatten_to_gray(image)
 
 
 def _document_format(data: bytes) -> str | None:
