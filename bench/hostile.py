@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from bench import report, server
 from infra.run_local import free_port
@@ -90,6 +90,15 @@ def png(width: int, height: int, depth: int = 8, color: int = 6, text_bytes: int
         text = chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b" " * text_bytes, 9))
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + text + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def small_word_jpeg() -> bytes:
+    """What text mode decodes twice at the most (decode.decode_region): a 12 MP photo of grainy paper, just
+    under REGION_FILE_BYTES, with a word 28 px tall (4 px at the working size), whose part is read again."""
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(220, 248, (3000, 4000, 3), dtype=np.uint8))  # grain: 3.9 MB at quality 93
+    ImageDraw.Draw(image).text((1900, 1480), "HELLO", fill=(20, 20, 20), font=ImageFont.load_default(40))
+    return _save(image, "JPEG", quality=93)
 
 
 def big_jpeg(progressive: bool) -> bytes:
@@ -152,6 +161,11 @@ def attacks() -> list[Attack]:
             (413,),
         ),
         Attack("JPEG 25 MP baseline", http("POST", "/predict", big_jpeg(False), "image/jpeg"), (200, 422)),
+        Attack(
+            "JPEG 12 MP of grain, a small word, text mode (decoded twice)",
+            http("POST", "/predict?model=characters&mode=text", small_word_jpeg(), "image/jpeg"),
+            (200, 422),
+        ),
         Attack("JPEG 25 MP progressive", http("POST", "/predict", big_jpeg(True), "image/jpeg"), (413,)),
         Attack(
             "strokes: 20,000 points, dense circle, text mode",

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from recognizer.decode import decode_levels, decode_region
+from recognizer.decode import REGION_FILE_BYTES, decode_levels, decode_region
 from recognizer.preprocess import to_ink
 from training.synthetic import font_strokes, written_image
 
@@ -97,13 +97,19 @@ def test_a_word_small_in_a_large_photo_is_read_closer(client):
 
 def test_a_region_is_decoded_at_the_scale_asked_or_what_the_file_has():
     picture = Image.new("L", (1200, 900), 255)
-    ImageDraw.Draw(picture).rectangle((600, 300, 700, 340), fill=0)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    levels, scale, origin = decode_region(buffer.getvalue(), (550, 280, 200, 80), 1.0)  # the file's own pixels
+    ImageDraw.Draw(picture).rectangle((600, 300, 699, 339), fill=0)
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    picture.save(jpeg, format="JPEG", quality=95)
+    picture.save(png, format="PNG")
+    levels, scale, origin = decode_region(jpeg.getvalue(), (550, 280, 200, 80), 1.0)  # the file's own pixels
     assert (scale, origin, levels.shape) == (1.0, (550, 280), (80, 200))
-    assert (levels[20:60, 50:150] == 0).all() and (levels[:20] == 255).all()
-    levels, scale, origin = decode_region(buffer.getvalue(), (550, 280, 200, 80), 0.25)  # never finer than the file
+    assert (levels[24:56, 54:146] < 30).all() and (levels[:16] > 225).all()
+    levels, scale, origin = decode_region(jpeg.getvalue(), (550, 280, 200, 80), 0.25)  # never finer than the file
     assert scale == 1.0 and levels.shape == (80, 200)
-    levels, scale, _ = decode_region(buffer.getvalue(), (0, 0, 1200, 900), 1.0)  # never beyond the working size
+    levels, scale, origin = decode_region(jpeg.getvalue(), (548, 280, 200, 80), 4.0)  # drafted at 1/4
+    assert (scale, origin, levels.shape) == (4.0, (548, 280), (20, 50))
+    levels, scale, _ = decode_region(jpeg.getvalue(), (0, 0, 1200, 900), 1.0)  # never beyond the working size
     assert max(levels.shape) == 512 and scale == pytest.approx(1200 / 512)
+    # Only a JPEG up to REGION_FILE_BYTES: a second whole decode of another format could double a request's CPU.
+    assert decode_region(png.getvalue(), (550, 280, 200, 80), 1.0) is None
+    assert decode_region(jpeg.getvalue() + b"\0" * REGION_FILE_BYTES, (550, 280, 200, 80), 1.0) is None

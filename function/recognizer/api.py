@@ -338,8 +338,10 @@ def closer(data: bytes, picture: Picture, ink: np.ndarray) -> tuple[Picture, np.
     box = [(v - margin) * picture.scale for v in (x, y)] + [
         (v + 2 * margin) * picture.scale for v in (width, height_px)
     ]
-    levels, part_scale, origin = decode_region(data, tuple(box), scale)
-    near = Picture(levels, part_scale, origin)
+    region = decode_region(data, tuple(box), scale)
+    if region is None:  # too large to decode twice in one request
+        return picture, ink
+    near = Picture(*region)
     near_ink = to_ink(near.gray)
     return (near, near_ink) if near_ink.any() else (picture, ink)
 

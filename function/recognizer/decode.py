@@ -27,6 +27,10 @@ MAX_SIDE = 20_000
 # after a JPEG's reduced-size decoding: a 6 MP RGBA PNG, a 4K RGB screenshot, any grey PNG or baseline JPEG
 # within MAX_PIXELS. Decoding that much takes about 0.2 CPU-s (a PNG whose rows all use the Paeth filter).
 MAX_DECODED_BYTES = 24 * 2**20
+# decode_region reads again, closer, a part of a JPEG of at most REGION_FILE_BYTES (a 12 MP phone photo's size;
+# decoding costs about 0.03 CPU-s a megabyte of JPEG, whatever the draft), decoding at most REGION_DECODED_BYTES.
+REGION_FILE_BYTES = 4 * 2**20
+REGION_DECODED_BYTES = 12 * 2**20
 LARGE_DECODE_BYTES = 8 * 2**20  # decodes above this take one of LARGE_DECODES_AT_ONCE slots ...
 LARGE_DECODES_AT_ONCE = 2  # ... so a burst of large images queues instead of multiplying the memory peak
 MAX_TEXT_BYTES = 2**20  # PNG text chunks (zTXt, iTXt) decompressed, all together; nothing here reads them
@@ -64,21 +68,28 @@ def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
 
 def decode_region(
     data: bytes, box: tuple[float, float, float, float], scale: float
-) -> tuple[np.ndarray, float, tuple[float, float]]:
+) -> tuple[np.ndarray, float, tuple[float, float]] | None:
     """A part of an image decode_levels has read, closer: (its uint8 levels, their scale, their origin).
 
     `box` is (x, y, width, height) in the uploaded image's pixels (after EXIF
     orientation); `scale` the image's pixels wanted per answered pixel (1: the
     file's own resolution). The part comes back at that scale or coarser: at
     most working_side on its long side, and no finer than a JPEG decodes within
-    MAX_DECODED_BYTES. Image pixel = answered pixel x scale + origin. Text mode
-    reads a word that fills a small part of a large photo this way: at
+    REGION_DECODED_BYTES. Image pixel = answered pixel x scale + origin. Text
+    mode reads a word that fills a small part of a large photo this way: at
     WORK_SIZE its letters are a few pixels tall.
+
+    Only a JPEG of at most REGION_FILE_BYTES is read again (else None):
+    decode_levels decoded it at a reduced size, and libjpeg decodes it anew at a
+    finer one. Other formats were decoded whole, and a second whole decode, as
+    one of a larger JPEG, could double the costliest request's CPU.
     """
+    if not data.startswith(b"\xff\xd8") or len(data) > REGION_FILE_BYTES:  # a JPEG starts with its SOI marker
+        return None
 
     def draft(width: int, height: int) -> tuple[int, int]:
-        """libjpeg decodes at 1/8, 1/4, 1/2 or 1/1: the coarsest that keeps `scale`, within MAX_DECODED_BYTES."""
-        fits = [r for r in (1, 2, 4, 8) if -(-width // r) * -(-height // r) * 3 <= MAX_DECODED_BYTES]
+        """libjpeg decodes at 1/8, 1/4, 1/2 or 1/1: the coarsest that keeps `scale`, within REGION_DECODED_BYTES."""
+        fits = [r for r in (1, 2, 4, 8) if -(-width // r) * -(-height // r) * 3 <= REGION_DECODED_BYTES]
         sharp = [r for r in fits if r <= scale]
         reduction = max(sharp) if sharp else min(fits, default=8)
         return max(1, width // reduction), max(1, height // reduction)
@@ -97,15 +108,21 @@ def decode_region(
             )
         return part, factor * long / max(part.size), (left * factor, top * factor)
 
-    (part, part_scale, origin), _ = _decoded(data, draft, crop)
+    try:
+        (part, part_scale, origin), _ = _decoded(data, draft, crop, REGION_DECODED_BYTES)
+    except ApiError as error:
+        if error.code == "image_too_large":  # a progressive JPEG holds all its coefficients, whatever the draft
+            return None
+        raise
     return np.asarray(part), part_scale, origin
 
 
-def _decoded(data: bytes, draft, finish):
+def _decoded(data: bytes, draft, finish, limit: int = MAX_DECODED_BYTES):
     """finish(image, factor) of the image in `data`, decoded within the limits; (its answer, the image's long side).
 
     `draft(width, height)` is the size a JPEG is decoded at (libjpeg scales by
-    1/8 to 1/1 while decoding); `factor` is the image's pixels per decoded pixel.
+    1/8 to 1/1 while decoding); `factor` is the image's pixels per decoded pixel;
+    `limit` the bytes the decode may produce.
     """
     if not data:
         raise ApiError(400, "empty_image", "the image is empty; send a PNG, JPEG, WebP, BMP or GIF file")
@@ -129,7 +146,7 @@ def _decoded(data: bytes, draft, finish):
             size = decoded_bytes(image)
             if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
                 size = max(size, _progressive_jpeg_bytes(image, width, height))
-            if size > MAX_DECODED_BYTES:
+            if size > limit:
                 raise _too_large(width, height, size)
             with _large_decodes if size > LARGE_DECODE_BYTES else contextlib.nullcontext():
                 ImageOps.exif_transpose(image, in_place=True)  # in place: no copy when there is nothing to turn
