@@ -313,6 +313,14 @@ document.addEventListener("paste", (event) => {
   importFile(file);
 });
 
+// Arrow keys move through the modes: say so to the CSS, which rings the focused one (Safari's :focus-visible
+// does not match there); a pointer ends it.
+const modes = document.querySelector("fieldset.modes");
+modes.addEventListener("keydown", (event) => {
+  if (event.key.startsWith("Arrow")) modes.classList.add("keyboard");
+});
+document.addEventListener("pointerdown", () => modes.classList.remove("keyboard"));
+
 // Keyboard shortcuts (buttons and links keep Enter for themselves)
 document.addEventListener("keydown", (event) => {
   const onControl = event.target.closest?.("button, a, summary, input[type=file]");
