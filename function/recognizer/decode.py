@@ -28,7 +28,8 @@ MAX_SIDE = 20_000
 # within MAX_PIXELS. Decoding that much takes about 0.2 CPU-s (a PNG whose rows all use the Paeth filter).
 MAX_DECODED_BYTES = 24 * 2**20
 # decode_region reads again, closer, a part of a JPEG of at most REGION_FILE_BYTES (a 12 MP phone photo's size;
-# decoding costs about 0.03 CPU-s a megabyte of JPEG, whatever the draft), decoding at most REGION_DECODED_BYTES.
+# libjpeg reads every byte whatever the draft: bench/hostile's 3.9 MB JPEG decoded twice costs its request 0.15
+# CPU-s), decoding at most REGION_DECODED_BYTES.
 REGION_FILE_BYTES = 4 * 2**20
 REGION_DECODED_BYTES = 12 * 2**20
 LARGE_DECODE_BYTES = 8 * 2**20  # decodes above this take one of LARGE_DECODES_AT_ONCE slots ...
