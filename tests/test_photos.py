@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from recognizer.decode import REGION_FILE_BYTES, decode_levels, decode_region
-from recognizer.preprocess import to_ink
+from recognizer.preprocess import STROKE, THIN_STROKE, stroke_width, thickened, to_ink
 from training.synthetic import font_strokes, written_image
 
 THREE = [[(90, 60), (150, 40), (190, 90), (140, 140), (195, 190), (150, 245), (90, 225)]]
@@ -113,3 +113,16 @@ def test_a_region_is_decoded_at_the_scale_asked_or_what_the_file_has():
     # Only a JPEG up to REGION_FILE_BYTES: a second whole decode of another format could double a request's CPU.
     assert decode_region(png.getvalue(), (550, 280, 200, 80), 1.0) is None
     assert decode_region(jpeg.getvalue() + b"\0" * REGION_FILE_BYTES, (550, 280, 200, 80), 1.0) is None
+
+
+def test_a_ballpoint_digit_is_thickened_to_mnist_strokes_and_a_thick_one_is_left_alone():
+    thin = Image.new("L", (200, 200), 0)
+    ImageDraw.Draw(thin).ellipse((40, 20, 160, 180), outline=255, width=3)  # a 0 in a 3 px line
+    crop = np.asarray(thin, np.float32) / 255
+    assert stroke_width(crop > 0.5) < THIN_STROKE * 200
+    grown = thickened(crop)
+    assert STROKE * 0.8 <= stroke_width(grown > 0.5) / max(grown.shape) <= STROKE * 1.2
+    thick = Image.new("L", (200, 200), 0)
+    ImageDraw.Draw(thick).ellipse((40, 20, 160, 180), outline=255, width=24)  # MNIST's: 0.12 of its height
+    crop = np.asarray(thick, np.float32) / 255
+    assert thickened(crop) is crop
