@@ -113,7 +113,7 @@ def run(quick: bool = False) -> report.Section:
         report.table(["line", "written", "read as", "characters", "requests", "median ms", "p90 ms"], rows),
         f"The search is bounded by named constants in recognizer/reader.py: beam width {reader.BEAM_WIDTH}, "
         f"{reader.LABELS_PER_PIECE} labels per candidate, merges of at most {reader.MAX_MERGE} pieces "
-        "(more only as slices of one piece of ink), "
+        "(more only as all the slices of one piece of ink), "
         f"at most {reader.MAX_CUT_ATOMS} pieces after cutting.",
     ]
     section.targets += targets

@@ -262,7 +262,7 @@ def test_a_wide_gap_is_a_space_and_each_word_is_read_apart(lm):
 
 def test_a_piece_cut_into_more_slices_than_merge_allows_is_still_tried_whole():
     """A thin pen joins an m's arches by a hair, and each arch's top is a cut: the m was only ever read in slices
-    (`rn`). Slices of one piece of ink may be merged beyond MAX_MERGE, within MAX_PIECE_WIDTH."""
+    (`rn`). All the slices of one piece of ink are one candidate too, beyond MAX_MERGE, within MAX_PIECE_WIDTH."""
     image = Image.new("L", (260, 140), 255)
     draw = ImageDraw.Draw(image)
     left, step, arches = 40, 17, 7  # one piece 121 px wide, 70 tall: uprights joined by arches 2 px thick
@@ -272,7 +272,9 @@ def test_a_piece_cut_into_more_slices_than_merge_allows_is_still_tried_whole():
         draw.arc([(left + step * k, 40), (left + step * (k + 1), 60)], 180, 360, fill=0, width=2)
     lattice = reader.candidate_pieces(to_ink(np.asarray(image, np.float32) / 255))
     assert lattice.atoms > reader.MAX_MERGE and set(lattice.cuts) == set(range(1, lattice.atoms))  # all slices
-    assert (0, lattice.atoms) in {(p.start, p.end) for p in lattice.pieces}
+    spans = {(p.start, p.end) for p in lattice.pieces}
+    assert (0, lattice.atoms) in spans  # the whole piece, and no other run of more than MAX_MERGE slices:
+    assert {(s, e) for s, e in spans if e - s > reader.MAX_MERGE} == {(0, lattice.atoms)}  # the search stays bounded
 
 
 def test_the_search_is_bounded():

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .decode import decode_levels, decode_region
+from .decode import decode_levels, decode_region, working_side
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
@@ -338,6 +338,9 @@ def closer(data: bytes, picture: Picture, ink: np.ndarray) -> tuple[Picture, np.
     box = [(v - margin) * picture.scale for v in (x, y)] + [
         (v + 2 * margin) * picture.scale for v in (width, height_px)
     ]
+    scale = max(scale, max(box[2:]) / working_side(*box[2:]))  # a long line is read at working_side at most
+    if scale * MIN_ZOOM > picture.scale:
+        return picture, ink
     region = decode_region(data, tuple(box), scale)
     if region is None:  # too large to decode twice in one request
         return picture, ink

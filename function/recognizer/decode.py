@@ -62,7 +62,7 @@ def decode_image(data: bytes) -> tuple[np.ndarray, float]:
 def decode_levels(data: bytes) -> tuple[np.ndarray, float]:
     """decode_image's picture as the decoder's uint8 levels (what serving works on: preprocess.to_ink takes them)."""
     gray, full_size = _decoded(
-        data, lambda width, height: (WORK_SIZE, WORK_SIZE), lambda image, factor: _small_gray(image)
+        data, lambda width, height, bands: (WORK_SIZE, WORK_SIZE), lambda image, factor: _small_gray(image)
     )
     return np.asarray(gray), full_size / max(gray.size)
 
@@ -88,9 +88,9 @@ def decode_region(
     if not data.startswith(b"\xff\xd8") or len(data) > REGION_FILE_BYTES:  # a JPEG starts with its SOI marker
         return None
 
-    def draft(width: int, height: int) -> tuple[int, int]:
+    def draft(width: int, height: int, bands: int) -> tuple[int, int]:
         """libjpeg decodes at 1/8, 1/4, 1/2 or 1/1: the coarsest that keeps `scale`, within REGION_DECODED_BYTES."""
-        fits = [r for r in (1, 2, 4, 8) if -(-width // r) * -(-height // r) * 3 <= REGION_DECODED_BYTES]
+        fits = [r for r in (1, 2, 4, 8) if -(-width // r) * -(-height // r) * bands <= REGION_DECODED_BYTES]
         sharp = [r for r in fits if r <= scale]
         reduction = max(sharp) if sharp else min(fits, default=8)
         return max(1, width // reduction), max(1, height // reduction)
@@ -121,7 +121,7 @@ def decode_region(
 def _decoded(data: bytes, draft, finish, limit: int = MAX_DECODED_BYTES):
     """finish(image, factor) of the image in `data`, decoded within the limits; (its answer, the image's long side).
 
-    `draft(width, height)` is the size a JPEG is decoded at (libjpeg scales by
+    `draft(width, height, bands)` is the size a JPEG is decoded at (libjpeg scales by
     1/8 to 1/1 while decoding); `factor` is the image's pixels per decoded pixel;
     `limit` the bytes the decode may produce.
     """
@@ -143,7 +143,7 @@ def _decoded(data: bytes, draft, finish, limit: int = MAX_DECODED_BYTES):
                 raise ApiError(400, "bad_image", "the image has no pixels")
             image.seek(0)  # GIF: the first frame
             if image.format in ("JPEG", "MPO"):  # decode at a reduced size directly: much faster for photos
-                image.draft("RGB", draft(width, height))
+                image.draft("RGB", draft(width, height, len(image.getbands())))  # CMYK stays 4 bands
             size = decoded_bytes(image)
             if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
                 size = max(size, _progressive_jpeg_bytes(image, width, height))

@@ -5,8 +5,8 @@ themselves, so a stroke is never split and strokes that merely touch stay
 apart), and, inside a piece too wide for one character, vertical slices at the
 columns with the least ink (where touching letters join). A candidate
 character is a run of up to MAX_MERGE neighbouring atoms: an `i` and its dot,
-the two bars of `=`, a 4 drawn in two strokes; or of more, where they are the
-slices of one piece of ink (a thin pen's m, cut at each arch). The caller scores every
+the two bars of `=`, a 4 drawn in two strokes; or of more, where they are all
+the slices of one piece of ink (a thin pen's m, cut at each arch). The caller scores every
 candidate with the model in one batched call; `read` then searches the lattice
 of candidates for the readings that best combine the model's probabilities,
 the English language model (letters), a prior that keeps letters with letters
@@ -36,7 +36,7 @@ from .segment import Runs, find_runs, median
 from .strokes import draw_stroke
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
-MAX_MERGE = 4  # atoms in one candidate character (more only as slices of one piece, within MAX_PIECE_WIDTH)
+MAX_MERGE = 4  # atoms in one candidate character, or more where they are all the slices of one piece of ink
 CUTS_PER_HEIGHT = 3  # at most this many cuts per letter-height of a piece's width
 MAX_CUT_ATOMS = 256  # atoms after cutting: no more cuts beyond this
 MIN_SLICE = 0.12  # a slice is at least this share of the letter height wide
@@ -181,8 +181,11 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None, runs: 
             if e - s > 1 and (x1 - x0 > MAX_PIECE_WIDTH * height or gaps[e - 2] > MAX_MERGE_GAP):
                 break
             sliced = sliced and (e - s == 1 or e - 1 in cuts)
-            if e - s > MAX_MERGE and not sliced:  # a piece cut into more slices is still tried whole (a thin m)
-                break
+            if e - s > MAX_MERGE:  # more atoms only as a whole piece of ink cut into slices (a thin m, at each arch)
+                if not sliced or s in cuts:
+                    break
+                if e < n and e in cuts:  # not yet its last slice
+                    continue
             pieces.append(_piece(ink, atom_map, bounds, gaps, s, e, height))
     return Lattice(n, pieces, cuts, gaps, overlaps)
 

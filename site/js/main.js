@@ -49,7 +49,7 @@ const CHOICES = {
     name: "text",
     draw: "Write a word or a number here",
     prompt: "Write a few characters and press Predict.",
-    help: "Letters and digits in a row, read left to right; a code character by character.",
+    help: "Letters and digits, read left to right; a code character by character.",
     nothing: "This does not look like letters or digits. Write them large and clear, a little apart.",
   },
 };
