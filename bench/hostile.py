@@ -101,6 +101,18 @@ def small_word_jpeg() -> bytes:
     return _save(image, "JPEG", quality=93)
 
 
+def combs_png() -> bytes:
+    """The costliest text line found for its size (a review's): seven combs of bars joined by a hair, which the
+    reader cuts between every two bars, 448 bytes giving 133 atoms and 469 candidates to score and search."""
+    image = Image.new("L", (1888, 80), 255)
+    draw = ImageDraw.Draw(image)
+    for left in range(20, 1888 - 240, 264):
+        draw.rectangle((left, 58, left + 240, 59), fill=0)
+        for bar in range(left, left + 240, 5):
+            draw.rectangle((bar, 20, bar + 1, 59), fill=0)
+    return _save(image, "PNG")
+
+
 def big_jpeg(progressive: bool) -> bytes:
     """A 5000x5000 (25 MP) photo-like JPEG: a paper gradient with one dark stroke."""
     paper = np.repeat(np.linspace(150, 230, 5000, dtype=np.float32)[:, None], 5000, axis=1).astype(np.uint8)
@@ -167,6 +179,11 @@ def attacks() -> list[Attack]:
             (200, 422),
         ),
         Attack("JPEG 25 MP progressive", http("POST", "/predict", big_jpeg(True), "image/jpeg"), (413,)),
+        Attack(
+            "PNG of combs cut into 133 slices, text mode",
+            http("POST", "/predict?model=characters&mode=text", combs_png(), "image/png"),
+            (200, 422),
+        ),
         Attack(
             "strokes: 20,000 points, dense circle, text mode",
             http("POST", "/predict", strokes_json([circle], "text"), "application/json"),

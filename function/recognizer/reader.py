@@ -369,10 +369,11 @@ class _Hypothesis:
     context: tuple[int, ...]  # the language model's symbols of the current run of letters
     kind: str  # "", "letter" or "digit": what the last character was
     done: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = ()  # words ended before it at loose spaces
+    said: str = ""  # those words' text, each followed by its space
 
     def key(self) -> str:
         """The text read so far, spaces included: one hypothesis is kept per text."""
-        return " ".join((*(text for text, _ in self.done), self.text)) if self.done else self.text
+        return self.said + self.text
 
 
 def read(
@@ -500,7 +501,8 @@ def _search_word(
                         step -= weights.digit + weights.switch * (kind == "letter")
                         kind = "digit"
                     chosen = (*h.chosen, (index, label))
-                    _keep(target, _Hypothesis(h.score + step, h.text + label, chosen, context, kind, h.done))
+                    hypothesis = _Hypothesis(h.score + step, h.text + label, chosen, context, kind, h.done, h.said)
+                    _keep(target, hypothesis)
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
         finals = [replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
@@ -525,7 +527,7 @@ def _space(
     """The hypothesis with its word ended by a space: what the word's end adds, less the space's cost."""
     word = (_word(h, lattice, cases, language_model), h.chosen)
     score = h.score + _word_end(h, cases, language_model, weights) - cost
-    return _Hypothesis(score, "", (), (BOUNDARY,), "", (*h.done, word))
+    return _Hypothesis(score, "", (), (BOUNDARY,), "", (*h.done, word), f"{h.said}{word[0]} ")
 
 
 def _word_end(h: _Hypothesis, cases: set[str], language_model: LanguageModel, weights: Weights) -> float:
