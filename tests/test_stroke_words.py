@@ -2,7 +2,8 @@
 
 The strokes are Hershey's single-stroke print letters, jittered (training/synthetic.font_strokes): real pen
 paths with their stroke order and pen lifts, which lines of EMNIST images do not have. Print, not
-handwriting: a regression floor for the strokes path, its segmentation and the words' case.
+handwriting: a regression floor for the strokes path, its segmentation and the words' case. The same strokes
+drawn with a thin pen as pictures (training/synthetic.written_image) check the image path the same way.
 """
 
 from __future__ import annotations
