@@ -260,14 +260,15 @@ def drop_specks(mask: np.ndarray) -> np.ndarray:
     return mask if keep.all() else runs.paint(mask.shape, keep)
 
 
-def dilate(mask: np.ndarray) -> np.ndarray:
-    """Grow a mask by one pixel in all eight directions."""
-    grown = mask.copy()
-    grown[1:] |= mask[:-1]
-    grown[:-1] |= mask[1:]
+def dilate(image: np.ndarray) -> np.ndarray:
+    """Grow a mask, or a grey image's bright parts, by one pixel in all eight directions (each pixel becomes
+    the brightest of itself and its neighbours; for a mask, np.maximum is an or)."""
+    grown = image.copy()
+    np.maximum(grown[1:], image[:-1], out=grown[1:])
+    np.maximum(grown[:-1], image[1:], out=grown[:-1])
     wide = grown.copy()
-    wide[:, 1:] |= grown[:, :-1]
-    wide[:, :-1] |= grown[:, 1:]
+    np.maximum(wide[:, 1:], grown[:, :-1], out=wide[:, 1:])
+    np.maximum(wide[:, :-1], grown[:, 1:], out=wide[:, :-1])
     return wide
 
 
@@ -323,20 +324,9 @@ def thickened(crop: np.ndarray) -> np.ndarray:
         return crop
     grow = round((STROKE * side - width) / 2)
     grown = np.pad(crop, grow)
-    for _ in range(grow):  # a grey dilation, one pixel in all eight directions at a time
-        grown = np.maximum(grown, _shifted_max(grown))
+    for _ in range(grow):
+        grown = dilate(grown)
     return grown
-
-
-def _shifted_max(image: np.ndarray) -> np.ndarray:
-    """Each pixel's brightest neighbour among the eight."""
-    rows = image.copy()
-    rows[1:] = np.maximum(rows[1:], image[:-1])
-    rows[:-1] = np.maximum(rows[:-1], image[1:])
-    out = rows.copy()
-    out[:, 1:] = np.maximum(out[:, 1:], rows[:, :-1])
-    out[:, :-1] = np.maximum(out[:, :-1], rows[:, 1:])
-    return out
 
 
 def stroke_width(mask: np.ndarray) -> float:
