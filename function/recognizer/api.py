@@ -29,7 +29,7 @@ from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import PROFILES, ink_box, to_ink
-from .segment import count_characters, count_grouped, find_runs
+from .segment import Runs, count_characters, count_grouped, find_runs
 from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -278,10 +278,11 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     picture = read(job)
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
-    if text and job.image is not None:
-        picture, ink = closer(job.image, picture, ink)
     if text:
-        lattice = find_candidates(ink, _stroke_atoms(picture, ink))
+        runs = find_runs(ink > 0)
+        if job.image is not None:
+            picture, ink, runs = closer(job.image, picture, ink, runs)
+        lattice = find_candidates(ink, runs, _stroke_atoms(picture, ink))
         pieces = [Piece(c.box, c.crop) for c in lattice.pieces]
     else:
         pieces = [find_character(ink)]
@@ -326,27 +327,27 @@ def find_ink(picture: Picture) -> np.ndarray:
     return ink
 
 
-def closer(data: bytes, picture: Picture, ink: np.ndarray) -> tuple[Picture, np.ndarray]:
-    """Stage 2b, text mode: (picture, ink) again from the file at a scale where letters are LETTER pixels tall,
-    where they are under CLOSE_LETTER and the file has the pixels; else as they are."""
-    height = reader.letter_height(find_runs(ink > 0).boxes())
-    scale = max(1.0, picture.scale * height / LETTER)  # the file's pixels per working pixel, closer
-    if height >= CLOSE_LETTER or scale * MIN_ZOOM > picture.scale:  # tall enough, or the file has little more
-        return picture, ink
+def closer(data: bytes, picture: Picture, ink: np.ndarray, runs: Runs) -> tuple[Picture, np.ndarray, Runs]:
+    """Stage 2b, text mode: (picture, ink, its runs) again from the file at a scale where letters are LETTER
+    pixels tall, where they are under CLOSE_LETTER and the file has the pixels; else as they are."""
+    height = reader.letter_height(runs.boxes())
+    if height >= CLOSE_LETTER:
+        return picture, ink, runs
     x, y, width, height_px = ink_box(ink)
     margin = height
     box = [(v - margin) * picture.scale for v in (x, y)] + [
         (v + 2 * margin) * picture.scale for v in (width, height_px)
     ]
-    scale = max(scale, max(box[2:]) / working_side(*box[2:]))  # a long line is read at working_side at most
-    if scale * MIN_ZOOM > picture.scale:
-        return picture, ink
+    # The file's pixels per working pixel, closer: never finer than the file, and a long line at working_side.
+    scale = max(1.0, picture.scale * height / LETTER, max(box[2:]) / working_side(*box[2:]))
+    if scale * MIN_ZOOM > picture.scale:  # the file has little more
+        return picture, ink, runs
     region = decode_region(data, tuple(box), scale)
     if region is None:  # too large to decode twice in one request
-        return picture, ink
+        return picture, ink, runs
     near = Picture(*region)
     near_ink = to_ink(near.gray)
-    return (near, near_ink) if near_ink.any() else (picture, ink)
+    return (near, near_ink, find_runs(near_ink > 0)) if near_ink.any() else (picture, ink, runs)
 
 
 def find_character(ink: np.ndarray) -> Piece:
@@ -355,9 +356,9 @@ def find_character(ink: np.ndarray) -> Piece:
     return Piece(box, ink[y : y + height, x : x + width])  # crop_to_ink's crop, without finding the box again
 
 
-def find_candidates(ink: np.ndarray, atoms: np.ndarray | None = None) -> reader.Lattice:
-    """Stage 3, text mode: the candidate characters (pieces of ink or strokes, cuts, merges) for the search."""
-    runs = find_runs(ink > 0)
+def find_candidates(ink: np.ndarray, runs: Runs, atoms: np.ndarray | None = None) -> reader.Lattice:
+    """Stage 3, text mode: the candidate characters (pieces of ink or strokes, cuts, merges) for the search;
+    `runs` are the ink's (find_runs of ink > 0)."""
     count = count_grouped(runs)
     if count > MAX_CHARACTERS:
         raise ApiError(422, "too_many_characters", f"found {count} characters; the limit is {MAX_CHARACTERS}")
