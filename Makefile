@@ -40,7 +40,6 @@ train: $(VENV)/.train-installed
 	$(PY) -m training.train digits --data-dir $(DATA_DIR) --out models
 	$(PY) -m training.train characters --baseline --data-dir $(DATA_DIR)
 	$(PY) -m training.train characters --data-dir $(DATA_DIR) --out models
-	$(PY) -m training.line_model --data-dir $(DATA_DIR) --out models
 
 package: $(VENV)/.dev-installed
 	$(PY) infra/package.py

@@ -5,9 +5,8 @@ the same lines the text evaluation reads) and posted in characters text mode
 through functions-framework's app in this process (no socket), with the
 default context (words: the search with the English model); and a 6-letter
 word in block capitals as pen strokes, a point every 3 units of a 100-unit
-letter height, as the site sends a word drawn on its pad; and 8 touching
-MNIST t10k digits in the digits model's text mode (the search, then the line
-model). Each is posted once to warm up, then REPEATS times; the median counts.
+letter height, as the site sends a word drawn on its pad. Each is posted once
+to warm up, then REPEATS times; the median counts.
 """
 
 from __future__ import annotations
@@ -20,13 +19,12 @@ import numpy as np
 
 from bench import DATA_DIR, MODELS_DIR, ROOT, report
 from recognizer import reader
-from training.data import CHARACTER_LABELS, DIGIT_LABELS, load_emnist, load_mnist
+from training.data import CHARACTER_LABELS, load_emnist
 from training.language_model import english_words, word_split
-from training.text_eval import APART, TOUCHING, WORD_GAP, WORD_RANKS, Glyphs, compose, letter_label
+from training.text_eval import APART, WORD_GAP, WORD_RANKS, Glyphs, compose, letter_label
 
 REPEATS = 50
-GOALS_MS = {"6 letters": 10.0, "60 characters": 100.0, "6 letters in pen strokes": 10.0}  # issue 14's
-MODELS = {"8 touching digits": "digits"}  # the others are read by the characters model
+GOALS_MS = {"6 letters": 10.0, "60 characters": 100.0, "6 letters in pen strokes": 10.0}
 STROKE_WORD = "LENTIL"
 CAPITALS = {  # block capitals 100 units tall, as polylines
     "L": [[(0, 0), (0, 100), (55, 100)]],
@@ -39,7 +37,7 @@ POINT_SPACING = 3.0  # units between the points of a stroke, as pointer events c
 
 
 def lines(rng: np.random.Generator) -> dict[str, tuple[str, bytes]]:
-    """{name: (text, PNG)}: a 6-letter word and 60 characters of words, and 8 touching digits, in held-out glyphs."""
+    """{name: (text, PNG)}: a 6-letter word and 60 characters of words, in held-out glyphs."""
     held = load_emnist(DATA_DIR, "balanced-heldout")
     glyphs = Glyphs(held.images, held.labels, CHARACTER_LABELS)
     words = [w for w, _ in english_words()[:WORD_RANKS] if word_split(w) != "tune"]
@@ -54,13 +52,6 @@ def lines(rng: np.random.Generator) -> dict[str, tuple[str, bytes]]:
         gaps = [rng.uniform(*WORD_GAP) if nxt == " " else rng.uniform(*APART) for nxt in (*text[1:], "")]
         gaps = [g for g, c in zip(gaps, text, strict=True) if c != " "]
         made[name] = (text, compose([glyphs.draw(c, rng) for c in letters], gaps, rng)[0])
-    t10k = load_mnist(DATA_DIR, "t10k")
-    digits = Glyphs(t10k.images, t10k.labels, DIGIT_LABELS)
-    number = "".join(rng.choice(DIGIT_LABELS, 8))
-    made["8 touching digits"] = (
-        number,
-        compose([digits.draw(c, rng) for c in number], rng.uniform(*TOUCHING, 8), rng)[0],
-    )
     return made
 
 
@@ -96,7 +87,7 @@ def run(quick: bool = False) -> report.Section:
     for name, (text, body) in requests.items():
         totals, answer = [], {}
         for _ in range(repeats + 1):
-            response = client.post(f"/predict?model={MODELS.get(name, 'characters')}&mode=text", **body)
+            response = client.post("/predict?model=characters&mode=text", **body)
             if response.status_code != 200:
                 raise RuntimeError(f"the function answered {response.status_code}: {response.json}")
             answer = response.json
@@ -107,9 +98,7 @@ def run(quick: bool = False) -> report.Section:
         rows.append(
             [name, f"`{text}`", f"`{read}`", len(answer["characters"]), repeats, report.ms(median), report.ms(p90)]
         )
-        goal = GOALS_MS.get(name)
-        if goal is None:
-            continue
+        goal = GOALS_MS[name]
         targets.append(
             report.Target(
                 f"text line, {name}: server timing_ms.total, median",
@@ -118,7 +107,7 @@ def run(quick: bool = False) -> report.Section:
                 median <= goal,
             )
         )
-    section = report.Section("Reading a line of text (characters model, context words; and the digits model)")
+    section = report.Section("Reading a line of text (characters model, context words)")
     section.body += [
         __doc__.split("\n\n")[1].replace("\n", " "),
         report.table(["line", "written", "read as", "characters", "requests", "median ms", "p90 ms"], rows),

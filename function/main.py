@@ -34,7 +34,6 @@ from recognizer.errors import ApiError
 from recognizer.inference import ModelFileError, ModelRegistry
 from recognizer.language_model import NAME as LANGUAGE_MODEL
 from recognizer.language_model import load_language_model
-from recognizer.line_model import LINE_MODELS, load_line_model
 from recognizer.strokes import check_json_structure
 from recognizer.warm_up import warm_up
 
@@ -244,12 +243,6 @@ def _health() -> flask.Response:
         except ModelFileError as error:
             logging.error("language model unavailable: %s", error)
             unavailable.append(LANGUAGE_MODEL)
-    for name in models.keys() & LINE_MODELS.keys():
-        try:  # the model's text mode weighs its readings with it
-            load_line_model(registry.folder, LINE_MODELS[name])
-        except ModelFileError as error:
-            logging.error("line model unavailable: %s", error)
-            unavailable.append(LINE_MODELS[name])
     return _json({"status": "degraded" if unavailable else "ok", "models": models, "unavailable": unavailable})
 
 

@@ -392,16 +392,6 @@ def test_a_changed_language_model_is_refused_health_says_so_and_the_rest_serves(
         assert status == 200 and answer["text"]
 
 
-def test_a_changed_line_model_is_refused_health_says_so_and_single_mode_serves(tmp_path):
-    with serving_models_with_one_byte_changed(tmp_path, "digit-lines.tflite") as url:
-        status, _, health = call(url + "/health")
-        assert status == 200 and health["status"] == "degraded" and health["unavailable"] == ["digit-lines"]
-        status, _, answer = call(url + "/predict?mode=text", SEVEN_PNG, "image/png")
-        assert status == 503 and answer["error"]["code"] == "model_unavailable"
-        status, _, answer = call(url + "/predict", SEVEN_PNG, "image/png")
-        assert status == 200 and answer["prediction"] == "7"
-
-
 def test_a_model_file_with_one_byte_changed_is_refused_and_the_other_serves(tmp_path):
     """The lead's integrity check, end to end: one flipped byte in a copy of the digits model."""
     with serving_models_with_one_byte_changed(tmp_path, "digits.tflite") as url:

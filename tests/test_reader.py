@@ -13,7 +13,6 @@ from test_golden import HI  # "HI" in strokes: two uprights with a bar, then an 
 from conftest import DATA_DIR, MODELS_DIR, needs_data
 from recognizer import reader
 from recognizer.language_model import ALPHABET, BOUNDARY, SYMBOLS, load_language_model
-from recognizer.line_model import LINE_MODELS, load_line_model
 from recognizer.preprocess import to_ink
 from recognizer.segment import label_components
 from recognizer.strokes import parse_strokes, render_strokes
@@ -380,11 +379,10 @@ def test_reading_held_out_lines_beats_the_floors():
     from training import text_eval
 
     models = {name: load_model(MODELS_DIR / f"{name}.tflite") for name in ("characters", "digits")}
-    line_models = {"digits": load_line_model(MODELS_DIR, LINE_MODELS["digits"])}
     sets = text_eval.build("heldout", DATA_DIR, FLOOR_LINES, seed=41)
     measured = {}
     for kind, (lines, model) in sets.items():
-        ready = [text_eval.prepare(line, models[model], line_models.get(model)) for line in lines]
+        ready = [text_eval.prepare(line, models[model]) for line in lines]
         language_model = load_language_model(MODELS_DIR) if model == "characters" else None
         result = text_eval.score(ready, lines, models[model].labels, language_model)
         measured[kind] = result["exact"]

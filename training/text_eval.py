@@ -33,7 +33,6 @@ from recognizer import reader
 from recognizer.decode import decode_image
 from recognizer.inference import load_model
 from recognizer.language_model import load_language_model
-from recognizer.line_model import LINE_MODELS, LineModel, LineReading, load_line_model
 from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
 from recognizer.segment import label_components, segment_characters
 from training.data import (
@@ -191,10 +190,9 @@ class Prepared:
     per_blob: str
     scale: float  # working pixels -> the PNG's pixels
     fragments: np.ndarray | None  # each candidate's P(none of these), from the model's reject output
-    line: LineReading | None = None  # the line model's reading, where the model has one
 
 
-def prepare(line: Line, model, line_model: LineModel | None = None) -> Prepared:
+def prepare(line: Line, model) -> Prepared:
     gray, scale = decode_image(line.png)
     ink = to_ink(gray)
     lattice = reader.candidate_pieces(ink)
@@ -205,16 +203,13 @@ def prepare(line: Line, model, line_model: LineModel | None = None) -> Prepared:
     blobs = [crop_to_ink(crop) for _, crop in segment_characters(ink)]
     per_blob = model.probabilities(np.stack([profile(c) for c in blobs]))
     text = "".join(model.labels[int(i)] for i in per_blob[:, : len(model.labels)].argmax(axis=1))
-    line = line_model.read(ink) if line_model is not None else None
-    return Prepared(lattice, probabilities, text, scale, fragments, line)
+    return Prepared(lattice, probabilities, text, scale, fragments)
 
 
-def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None, line_model: bool = True) -> dict:
-    """Exact lines and CER of the search's best readings (`line_model` False: without the line model)."""
+def score(prepared: list[Prepared], lines: list[Line], labels, lm, weights=None) -> dict:
     exact = errors = characters = spaces = 0
     for p, line in zip(prepared, lines, strict=True):
-        whole = p.line if line_model else None
-        best = reader.read(p.lattice, p.probabilities, labels, lm, weights, p.fragments, whole)[0]
+        best = reader.read(p.lattice, p.probabilities, labels, lm, weights, p.fragments)[0]
         text = fold(best.text)
         exact += text == line.truth
         errors += edit_distance(text, line.truth)
@@ -377,12 +372,10 @@ def main() -> None:
         fit_cuts(args.data_dir, args.lines)
         return
     models = {name: load_model(args.models_dir / f"{name}.tflite") for name in ("characters", "digits")}
-    line_models = {name: load_line_model(args.models_dir, LINE_MODELS[name]) for name in models if name in LINE_MODELS}
     lm = load_language_model(args.models_dir)
     sets = build("train" if args.tune else "heldout", args.data_dir, args.lines, seed=14 if args.tune else 41)
     prepared = {
-        kind: ([prepare(line, models[model], line_models.get(model)) for line in lines], lines, model)
-        for kind, (lines, model) in sets.items()
+        kind: ([prepare(line, models[model]) for line in lines], lines, model) for kind, (lines, model) in sets.items()
     }
     if args.tune:
         for plain in (True, False):
@@ -399,8 +392,6 @@ def main() -> None:
         }
         if model == "characters":
             row["search_context_none"] = score(ready, lines, labels, None)
-        if line_models.get(model) is not None:
-            row["search_without_line_model"] = score(ready, lines, labels, None, line_model=False)
         results[kind] = row
         print(kind, json.dumps(row))
     if args.json:

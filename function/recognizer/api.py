@@ -28,7 +28,6 @@ from .decode import decode_levels, decode_region, working_side
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
-from .line_model import LINE_MODELS, load_line_model
 from .preprocess import PROFILES, ink_box, to_ink
 from .segment import Runs, count_characters, count_grouped, find_runs
 from .strokes import draw_strokes, parse_strokes
@@ -294,9 +293,7 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     inferred = time.perf_counter()
     if text:
         fragments = model.reject_probability(outputs)
-        decoded = decode_text(
-            model, job.context, probabilities, rejected, fragments, lattice, picture, ink, registry.folder
-        )
+        decoded = decode_text(model, job.context, probabilities, rejected, fragments, lattice, picture, registry.folder)
     else:
         decoded = decode(model, probabilities[0], bool(rejected[0]))
     pieces_found = len(decoded.characters) if text else count_characters(ink)
@@ -401,7 +398,6 @@ def decode_text(
     fragments: np.ndarray | None,
     lattice: reader.Lattice,
     picture: Picture,
-    ink: np.ndarray,
     models_folder: Path,
 ) -> Decoded:
     """Stage 5, text mode: the search's best readings (reader.read) -> the string, its characters and words.
@@ -415,13 +411,9 @@ def decode_text(
     rejected is still read, and marked in `characters`; when the model
     rejected every character read, the line as a whole is rejected as single
     mode rejects a drawing (no text or confidence; the readings still listed).
-    A model with a line model (line_model.LINE_MODELS: the digits model) has
-    its readings weighed by how likely that model finds each of them in `ink`.
     """
     language_model = load_language_model(models_folder) if context == "words" and _has_letters(model) else None
-    line_model = load_line_model(models_folder, LINE_MODELS[model.name]) if model.name in LINE_MODELS else None
-    line = line_model.read(ink) if line_model is not None else None
-    readings = reader.read(lattice, probabilities, model.labels, language_model, None, fragments, line)
+    readings = reader.read(lattice, probabilities, model.labels, language_model, rejection=fragments)
     best = readings[0]
     characters = []
     for index, label in best.characters:

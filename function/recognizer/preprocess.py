@@ -29,11 +29,6 @@ EDGE_MARGIN = 0.01  # ... and so do the pieces within this share of the picture'
 THIN_STROKE = 0.05  # strokes thinner than this share of a digit's long side are thickened (mnist_profile) ...
 STROKE = 0.12  # ... to about this share, a typical MNIST digit's
 FRAMING_CACHE = 64  # square sides whose EMNIST framing matrix is kept: 28 x side float32 each, at most ~17 MB
-STRIP_HEIGHT = 28  # a line as the line model reads it: this many pixels tall ...
-STRIP_INK = 24  # ... the ink's box scaled to this height, 2 px above and below it
-STRIP_MARGIN = 4  # ... this many columns of background before the ink, and at least as many after it
-STRIP_GAP = 0.35  # clear gaps between pieces of ink wider than this share of the ink's height are cut to it
-STRIP_MAX_INK = 2048  # columns of ink at most (64 digits take ~1,500): a flat line of ink is squeezed to this
 
 
 # What a grey level means: level / 255 in float32, the value the decoder and the stroke renderer give
@@ -426,33 +421,6 @@ def _blur_kernel(sigma: float, passes: int = 3) -> np.ndarray:
     for _ in range(passes):
         kernel = np.convolve(kernel, box)
     return kernel
-
-
-def line_strip(ink: np.ndarray) -> np.ndarray:
-    """A line of ink -> the line model's input: STRIP_HEIGHT rows, as many columns as the line needs (a multiple of 4).
-
-    The ink's box is scaled to STRIP_INK pixels tall, keeping the aspect
-    ratio, after every clear gap wider than STRIP_GAP of its height is cut to
-    that: how far apart two digits stand says nothing about what they are, and
-    a line's width stays about its length in digits (a flat line of ink, a
-    hostile one, is squeezed to STRIP_MAX_INK columns). Training (training/
-    line_model.py) makes its lines with this function.
-    """
-    x, y, width, height = ink_box(ink)
-    crop = ink[y : y + height, x : x + width]
-    empty = ~crop.any(axis=0)
-    columns = np.arange(width)
-    since_ink = columns - np.maximum.accumulate(np.where(empty, -1, columns))  # 0 on ink, 1, 2, ... in a gap
-    crop = crop[:, since_ink <= max(1, round(STRIP_GAP * height))]
-    scaled = min(max(1, round(crop.shape[1] * STRIP_INK / height)), STRIP_MAX_INK)
-    out = np.zeros((STRIP_HEIGHT, (scaled + 2 * STRIP_MARGIN + 3) // 4 * 4), np.float32)
-    top = (STRIP_HEIGHT - STRIP_INK) // 2
-    out[top : top + STRIP_INK, STRIP_MARGIN : STRIP_MARGIN + scaled] = np.clip(
-        np.asarray(Image.fromarray(crop.astype(np.float32)).resize((scaled, STRIP_INK), Image.Resampling.BILINEAR)),
-        0,
-        1,
-    )
-    return out
 
 
 PROFILES = {"mnist": mnist_profile, "emnist": emnist_profile}

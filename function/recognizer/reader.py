@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -35,9 +34,6 @@ from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
 from .segment import Runs, find_runs, median
 from .strokes import draw_stroke
-
-if TYPE_CHECKING:
-    from .line_model import LineReading
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
 MAX_MERGE = 4  # atoms in one candidate character, or more where they are all the slices of one piece of ink
@@ -55,7 +51,6 @@ MAX_PIECE_WIDTH = 1.8  # merged candidates wider than this many letter heights a
 BEAM_WIDTH = 8  # hypotheses kept at each atom boundary
 LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidate
 ALTERNATIVES = 5  # readings answered
-LINE_FLOOR = -200.0  # nats: a line model's score for a reading it cannot fit (too many symbols for the line's width)
 MAX_MERGE_GAP = 0.4  # atoms this many letter heights apart are never one character (Weights.gap: 17 nats)
 DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
 UPPER_GAPS = 75  # percentile of a line's gaps that a loose space is judged against ...
@@ -96,8 +91,6 @@ class Weights:
     # For a word whose first letter told apart by case is a capital (For, OF, HELLO): the model often reads f, h, n,
     # t as their capitals. 0.5 to 1.5 scored alike on tuning lines; 1.0 read the stroke-drawn "HI" as "til".
     capital: float = 0.5
-    line: float = 1.0  # x log P(the reading | the whole line), from a line model where the model has one ...
-    length: float = 10.0  # ... and per character more or fewer than that model's own reading has
 
 
 WEIGHTS = Weights()  # reading words: with the language model
@@ -390,17 +383,12 @@ def read(
     language_model: LanguageModel | None,
     weights: Weights | None = None,
     rejection: np.ndarray | None = None,
-    line: LineReading | None = None,
 ) -> list[Reading]:
     """The ALTERNATIVES best readings, best first, with probabilities over the readings found.
 
     `probabilities[i]` is the model's distribution for `lattice.pieces[i]`;
     only the real classes in `labels` are used. Without a language model
     (context "none", or the digits model) the letters/digits prior is off too.
-    `line` is what a model of whole lines made of this line (line_model.py):
-    its own reading joins the readings found, where the candidates can spell
-    it and the line is one word, and every reading is weighed by how likely
-    that model finds it.
     """
     if weights is None:
         weights = WEIGHTS if language_model is not None else PLAIN_WEIGHTS
@@ -415,8 +403,7 @@ def read(
     for index, piece in enumerate(lattice.pieces):
         by_start.setdefault(piece.start, []).append(index)
     readings = [Reading("", 0.0)]
-    spans = words(lattice, weights, loose=language_model is not None)
-    for first, last, loose in spans:
+    for first, last, loose in words(lattice, weights, loose=language_model is not None):
         found = _search_word(
             first, last, loose, lattice, by_start, logp, top, shape, labels, cases, language_model, weights
         )
@@ -431,17 +418,6 @@ def read(
             )
             for r, h, phrase in pairs[:BEAM_WIDTH]
         ]
-    if line is not None:
-        if len(spans) == 1 and line.best not in {r.text for r in readings}:
-            first, last, _ = spans[0]
-            spelt = aligned(line.best, first, last, by_start, lattice, logp, shape, labels, weights)
-            readings += [spelt] if spelt is not None else []
-        if len(readings) > 1:
-            count = len(line.best)
-            for reading, score in zip(readings, line.scores([r.text for r in readings]), strict=True):
-                reading.score += weights.line * max(float(score), LINE_FLOOR)
-                reading.score -= weights.length * abs(len(reading.text.replace(" ", "")) - count)
-            readings.sort(key=lambda r: -r.score)
     if language_model is not None:
         readings = _merged([line_cased(r, lattice, cases) for r in readings])
     best = max(r.score for r in readings)
@@ -449,45 +425,6 @@ def read(
     for r in readings:
         r.probability = math.exp(r.score - best) / total
     return readings[:ALTERNATIVES]
-
-
-def aligned(
-    text: str,
-    first: int,
-    last: int,
-    by_start: dict[int, list[int]],
-    lattice: Lattice,
-    logp: np.ndarray,
-    shape: np.ndarray,
-    labels: list[str],
-    weights: Weights,
-) -> Reading | None:
-    """The best path of candidates over atoms first..last that reads exactly `text`, scored as the search
-    scores a path (without a language model); None where the candidates cannot spell it.
-
-    The search keeps BEAM_WIDTH readings, and where digits touch, the right
-    one can fall out of the beam early; a line model's reading brings it back.
-    """
-    index = {label: k for k, label in enumerate(labels)}
-    if not text or any(c not in index for c in text):
-        return None
-    best: dict[tuple[int, int], tuple[float, tuple[tuple[int, str], ...]]] = {(first, 0): (0.0, ())}
-    for node in range(first, last):
-        for j, label in enumerate(text):
-            if (node, j) not in best:
-                continue
-            score, chosen = best[(node, j)]
-            for i in by_start.get(node, ()):
-                end = lattice.pieces[i].end
-                if end > last:
-                    continue
-                step = score + shape[i] + weights.bonus + weights.ocr * float(logp[i, index[label]])
-                if (end, j + 1) not in best or best[(end, j + 1)][0] < step:
-                    best[(end, j + 1)] = (step, (*chosen, (i, label)))
-    if (last, len(text)) not in best:
-        return None
-    score, chosen = best[(last, len(text))]
-    return Reading(text, score, list(chosen), [(text, [i for i, _ in chosen])])
 
 
 def _merged(readings: list[Reading]) -> list[Reading]:
