@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -361,8 +362,7 @@ def _piece(
     )
 
 
-@dataclass(frozen=True)
-class _Hypothesis:
+class _Hypothesis(NamedTuple):  # a tuple: the search makes tens of thousands of them on a long line
     score: float
     text: str
     chosen: tuple[tuple[int, str], ...]  # (piece index, label)
@@ -370,10 +370,6 @@ class _Hypothesis:
     kind: str  # "", "letter" or "digit": what the last character was
     done: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = ()  # words ended before it at loose spaces
     said: str = ""  # those words' text, each followed by its space
-
-    def key(self) -> str:
-        """The text read so far, spaces included: one hypothesis is kept per text."""
-        return self.said + self.text
 
 
 def read(
@@ -500,12 +496,16 @@ def _search_word(
                     else:
                         step -= weights.digit + weights.switch * (kind == "letter")
                         kind = "digit"
-                    chosen = (*h.chosen, (index, label))
-                    hypothesis = _Hypothesis(h.score + step, h.text + label, chosen, context, kind, h.done, h.said)
-                    _keep(target, hypothesis)
+                    score, text = h.score + step, h.text + label
+                    key = h.said + text  # one hypothesis per text read so far, spaces included: the best
+                    known = target.get(key)
+                    if known is None or known.score < score:
+                        target[key] = _Hypothesis(
+                            score, text, (*h.chosen, (index, label)), context, kind, h.done, h.said
+                        )
     finals = list(beams.get(last, {}).values())
     if language_model is not None:
-        finals = [replace(h, score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
+        finals = [h._replace(score=h.score + _word_end(h, cases, language_model, weights)) for h in finals]
     return sorted(finals, key=lambda h: -h.score)[:BEAM_WIDTH]
 
 
@@ -558,14 +558,6 @@ def case_changes(word: str, cases: set[str]) -> int:
 def starts_upper(word: str, cases: set[str]) -> bool:
     """Whether the first of the word's letters told apart by case is a capital."""
     return next((c.isupper() for c in word if c in cases), False)
-
-
-def _keep(beam: dict[str, _Hypothesis], hypothesis: _Hypothesis) -> None:
-    """One hypothesis per text at each boundary: the best segmentation of it."""
-    key = hypothesis.key()
-    known = beam.get(key)
-    if known is None or known.score < hypothesis.score:
-        beam[key] = hypothesis
 
 
 def written_lower(word: str, indices: list[int], lattice: Lattice, cases: set[str]) -> bool | None:
