@@ -22,8 +22,11 @@ THREE = [[(90, 60), (150, 40), (190, 90), (140, 140), (195, 190), (150, 245), (9
 SEVEN_ONE = [[(40, 2), (150, 2), (80, 230)], [(230, 40), (230, 230)]]  # the 7's bar on the crop's top edge
 
 
-def photo(strokes: list, size: tuple[int, int], table: bool, seed: int = 0) -> bytes:
-    """Dark strokes on a grey, unevenly lit sheet, with grain; on a darker table, turned, if `table`. JPEG."""
+def photo(
+    strokes: list, size: tuple[int, int], table: bool, seed: int = 0, darkness: float = 0.7, grain: float = 0.02
+) -> bytes:
+    """Strokes `darkness` darker than a grey, unevenly lit sheet, with grain; on a darker table, turned, if
+    `table`. JPEG."""
     rng = np.random.default_rng(seed)
     sheet = Image.new("L", size, 255)
     draw = ImageDraw.Draw(sheet)
@@ -31,7 +34,7 @@ def photo(strokes: list, size: tuple[int, int], table: bool, seed: int = 0) -> b
         draw.line(stroke, fill=0, width=16, joint="curve")
     ink = 1.0 - np.asarray(sheet, np.float32) / 255.0
     light = 0.62 + 0.2 * np.linspace(0, 1, size[0])[None, :]  # darker on the left
-    levels = np.clip((light * (1 - 0.7 * ink) + rng.normal(0, 0.02, ink.shape)) * 255, 0, 255).astype(np.uint8)
+    levels = np.clip((light * (1 - darkness * ink) + rng.normal(0, grain, ink.shape)) * 255, 0, 255).astype(np.uint8)
     picture = Image.fromarray(levels)
     if table:
         outline = Image.new("L", size, 255).rotate(5, expand=True)
@@ -53,6 +56,25 @@ def test_the_table_around_a_sheet_is_not_ink(client):
     assert ink.any() and not rim.any()
     answer = client.post("/predict?model=digits", data=photo(THREE, (280, 280), table=True), content_type="image/jpeg")
     assert answer.status_code == 200 and answer.json["prediction"] == "3"
+
+
+@pytest.mark.parametrize("darkness", [0.15, 0.2])
+def test_a_faint_pencil_digit_is_read(client, darkness):
+    """Ink 15 and 20 % darker than the paper: the mean levels above and below Otsu's threshold 0.10 and 0.14
+    apart, which preprocess.MIN_CONTRAST 0.15 answered "nothing drawn"."""
+    answer = client.post(
+        "/predict", data=photo(THREE, (280, 280), table=False, darkness=darkness), content_type="image/jpeg"
+    )
+    assert answer.status_code == 200 and answer.json["prediction"] == "3"
+
+
+@pytest.mark.parametrize("grain", [0.01, 0.03, 0.05])
+def test_a_photo_of_blank_paper_is_nothing_drawn_however_grainy(client, grain):
+    """Grain up to 13 levels (a dim room's photo) is not ink: it measures at most 0.067 (MIN_CONTRAST 0.09)."""
+    for seed in range(5):
+        data = photo([], (320, 240), table=False, seed=seed, grain=grain)
+        answer = client.post("/predict", data=data, content_type="image/jpeg")
+        assert answer.status_code == 422 and answer.json["error"]["code"] == "nothing_drawn", seed
 
 
 def test_writing_cut_by_a_tight_crop_stays(client):
