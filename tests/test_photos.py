@@ -69,7 +69,7 @@ def test_a_faint_pencil_digit_is_read(client, darkness):
 
 
 @pytest.mark.parametrize("grain", [0.01, 0.03, 0.05])
-def test_a_photo_of_blank_paper_is_nothing_drawn_however_grainy(client, grain):
+def test_a_photo_of_blank_paper_with_grain_is_nothing_drawn(client, grain):
     """Grain up to 13 levels (a dim room's photo) is not ink: it measures at most 0.067 (MIN_CONTRAST 0.09)."""
     for seed in range(5):
         data = photo([], (320, 240), table=False, seed=seed, grain=grain)
