@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from recognizer.segment import label_components
+from recognizer.segment import label_components, median, percentile
 
 
 def flood_fill_components(mask: np.ndarray) -> list[frozenset[tuple[int, int]]]:
@@ -49,3 +49,13 @@ def test_label_components_matches_a_flood_fill(mask):
         ys, xs = np.nonzero(labels == k)
         assert (box.y0, box.x0, box.y1, box.x1) == (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
         assert area == len(ys)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    arrays(float, st.integers(1, 40), elements=st.floats(-3, 3, allow_nan=False)),
+    st.sampled_from([0, 10, 25, 50, 75, 90, 100, 33.3]),
+)
+def test_median_and_percentile_are_numpys_to_the_bit(values, q):
+    assert median(values) == float(np.median(values))
+    assert percentile(values, q) == float(np.percentile(values, q))

@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 
 from .errors import ApiError
 from .language_model import ALPHABET, BOUNDARY, LanguageModel
-from .segment import Runs, find_runs, median
+from .segment import Runs, find_runs, median, percentile
 from .strokes import draw_stroke
 
 MAX_ATOMS = 128  # pieces of ink in a line, before any cut (strokes are bounded by strokes.MAX_STROKES)
@@ -325,7 +325,7 @@ def words(lattice: Lattice, weights: Weights, loose: bool = False) -> list[tuple
     maybe = max(weights.loose_space, weights.loose_ratio * typical)
     if not loose or maybe >= threshold:
         return [(first, last, {}) for first, last in ranges]
-    upper = max(float(np.percentile(gaps, UPPER_GAPS)), MIN_UPPER_GAP) if len(gaps) else MIN_UPPER_GAP
+    upper = max(percentile(gaps, UPPER_GAPS), MIN_UPPER_GAP) if len(gaps) else MIN_UPPER_GAP
     found = []
     for first, last in ranges:
         widest = sorted((-gaps[k - 1], k) for k in range(first + 1, last) if gaps[k - 1] > maybe)[:MAX_LOOSE_SPACES]
