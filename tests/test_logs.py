@@ -17,12 +17,15 @@ import urllib.request
 
 import pytest
 from test_api_contract import SEVEN, SEVEN_PNG
+from test_hostile import raw_answer
 
 from conftest import MODELS_DIR
 from infra.run_local import free_port, function_command, wait_until_answering
+from recognizer.request_log import trace_fields
 
 PROJECT = "demo-project"
 TRACE = "105445aa7843bc8bf206b12000100000"
+HUGE_HEADERS = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 10_000 + b"\r\n"  # over 32 KB
 
 
 def send(url: str, body: bytes | None, content_type: str, headers: dict | None = None) -> int:
@@ -49,12 +52,15 @@ def served_log() -> tuple[list[tuple[str, int]], list[str]]:
     try:
         wait_until_answering(url + "/health", process)
         sent.append(("health", 200))
-        trace = {"X-Cloud-Trace-Context": f"{TRACE}/42;o=1"}
+        trace = {"X-Cloud-Trace-Context": f"{TRACE}/12345678901234567890;o=1"}  # a span id as large as they come
         sent.append(("canvas", send(url + "/predict", SEVEN_PNG, "image/png", trace)))
         strokes = json.dumps({"strokes": SEVEN, "model": "characters", "mode": "text"}).encode()
         sent.append(("strokes", send(url + "/predict", strokes, "application/json")))
         sent.append(("not an image", send(url + "/predict", b"not an image", "image/png")))
         sent.append(("unknown model", send(url + "/predict?model=nope", SEVEN_PNG, "image/png")))
+        # Refused before the app sees them: by the server layer (the headers' size) and by the HTTP parser.
+        sent.append(("headers too large", raw_answer(port, HUGE_HEADERS)[0]))
+        sent.append(("not HTTP", raw_answer(port, b"GARBAGE\r\n\r\n")[0]))
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
@@ -79,9 +85,14 @@ def test_one_entry_per_request_with_what_an_operator_filters_on(served_log):
     sent, lines = served_log
     entries = request_entries(lines)
     assert [entry["httpRequest"]["status"] for entry in entries] == [status for _, status in sent]
-    assert [status for _, status in sent] == [200, 200, 200, 400, 404]
-    health, canvas, strokes, bad, unknown = entries
-    for entry in entries:
+    assert [status for _, status in sent] == [200, 200, 200, 400, 404, 431, 400]
+    health, canvas, strokes, bad, unknown, huge, garbage = entries
+    assert huge["severity"] == "WARNING" and huge["outcome"] == "headers_too_large"
+    assert huge["httpRequest"]["requestMethod"] == "GET" and huge["httpRequest"]["requestUrl"] == "/health"
+    assert huge["httpRequest"]["remoteIp"] == "127.0.0.1" and huge["httpRequest"]["latency"].endswith("s")
+    assert garbage["severity"] == "WARNING" and garbage["outcome"] == "bad_request"
+    assert "requestMethod" not in garbage["httpRequest"]
+    for entry in (health, canvas, strokes, bad, unknown):
         http = entry["httpRequest"]
         assert re.fullmatch(r"\d+\.\d{6}s", http["latency"]) and float(http["latency"][:-1]) > 0
         assert int(http["responseSize"]) > 0
@@ -91,7 +102,7 @@ def test_one_entry_per_request_with_what_an_operator_filters_on(served_log):
     assert int(canvas["httpRequest"]["requestSize"]) == len(SEVEN_PNG)
     assert set(canvas["timing_ms"]) >= {"decode", "preprocess", "inference", "total"}
     assert canvas["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE}"
-    assert canvas["logging.googleapis.com/spanId"] == "42"
+    assert canvas["logging.googleapis.com/spanId"] == "ab54a98ceb1f0ad2"  # the header's decimal, as 16 hex digits
     assert canvas["logging.googleapis.com/trace_sampled"] is True
     assert (strokes["model"], strokes["mode"], strokes["outcome"]) == ("characters", "text", "ok")
     assert "logging.googleapis.com/trace" not in strokes
@@ -132,3 +143,13 @@ def test_answers_tell_browsers_not_to_sniff_or_cache(client):
     ):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("header", "span"),
+    [("abc/1;o=0", "0000000000000001"), ("abc/0", None), (f"abc/{2**64}", None), ("abc/1f;o=1", None), ("abc", None)],
+)
+def test_a_span_id_is_logged_in_hex_and_only_when_valid(header, span):
+    """X-Cloud-Trace-Context names the span in decimal; Cloud Logging wants 16 hex digits (googleapis/python-logging
+    issue 942). Zero, 2**64 and more, and anything not decimal name no span."""
+    assert trace_fields(header).get("logging.googleapis.com/spanId") == span

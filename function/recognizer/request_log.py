@@ -17,6 +17,7 @@ import os
 import sys
 
 TRACE_HEADER = "X-Cloud-Trace-Context"  # TRACE_ID/SPAN_ID;o=1, set by Google's front end
+MAX_LOGGED_URL = 512  # characters of a refused request's path in its log line (a refused one may be 8 KB or more)
 SEVERITIES = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})  # Python level names Cloud Logging shares
 
 
@@ -68,8 +69,8 @@ def trace_fields(header: str | None) -> dict:
         return {}
     project = os.environ.get("GOOGLE_CLOUD_PROJECT")
     fields = {"logging.googleapis.com/trace": f"projects/{project}/traces/{trace}" if project else trace}
-    if span:
-        fields["logging.googleapis.com/spanId"] = span
+    if span.isdigit() and 0 < int(span) < 2**64:  # the header's span id is decimal, Cloud Logging's 16 hex digits
+        fields["logging.googleapis.com/spanId"] = f"{int(span):016x}"
     fields["logging.googleapis.com/trace_sampled"] = options.strip() == "o=1"
     return fields
 
@@ -97,6 +98,25 @@ def http_request(
     if protocol:
         fields["protocol"] = protocol
     return fields
+
+
+def refusal_fields(status: int, code: str, head: bytes, remote_ip: str | None, latency_s: float | None) -> dict:
+    """The fields of a log line for a request the server layer answered itself (recognizer/server_limits.py).
+
+    `head` is what arrived of the request; its request line, if whole and
+    plausible, names the method and path (the path cut to MAX_LOGGED_URL).
+    """
+    fields: dict = {"status": status}
+    method, _, rest = head.partition(b"\r\n")[0].partition(b" ")
+    target = rest.rpartition(b" ")[0] if b" HTTP/" in rest else b""
+    if method.isalpha() and len(method) <= 16 and target:
+        fields["requestMethod"] = method.decode("ascii")
+        fields["requestUrl"] = target[:MAX_LOGGED_URL].decode("latin-1")
+    if latency_s is not None:
+        fields["latency"] = f"{latency_s:.6f}s"
+    if remote_ip:
+        fields["remoteIp"] = remote_ip
+    return {"httpRequest": fields, "outcome": code}
 
 
 def severity_of(status: int) -> int:

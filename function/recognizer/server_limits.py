@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import errno
 import json
+import logging
 import re
 import select
 import selectors
@@ -46,6 +47,7 @@ try:
 except ImportError:  # no gunicorn (functions-framework's Flask debug server): nothing to configure
     ThreadWorker = None
 
+from . import request_log
 from .api import MAX_BODY_BYTES
 
 try:
@@ -68,6 +70,7 @@ RECV_BYTES = 256 * 1024
 LINGER_S, LINGER_BYTES = 2, MAX_BODY_BYTES  # after refusing: how long and how much is read and dropped
 TRIM_AFTER_BYTES = 256 * 1024  # a request larger than this is followed by malloc_trim (see handle)
 THREAD_READ_GRACE_S = 2  # a thread never waits on a client longer: its request was complete when handed over
+LOG = logging.getLogger("requests")  # main.py's: a refusal here gets the same one structured line as an answer
 
 # Errors that reading a request body can raise: a malformed chunked body, a client that closed or stalled.
 FRAMING_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, HTTPException)
@@ -153,6 +156,7 @@ class Incoming:
 
     def __init__(self, data: bytes, now: float) -> None:
         self.data = bytearray(data)
+        self.started = now
         self.deadline = now + HEADER_TIMEOUT_S
         self.header_end: int | None = None
         self.header_scanned = 0
@@ -357,10 +361,13 @@ if ThreadWorker is not None:
             status, code = _PARSER_ERRORS.get(type(exc), (400, "bad_request"))
             if not isinstance(exc, ParseException):
                 status, code = 500, "internal"
-                self.log.exception("Error handling request")
+            head = f"{req.method} {req.uri} HTTP/1.1".encode("latin-1", "replace") if req is not None else b""
+            fields = request_log.refusal_fields(status, code, head, _ip(addr), None)
+            if status == 500:
+                LOG.error("the server layer failed", exc_info=exc, extra={"fields": fields})
                 message = "the server failed; please try again"
             else:
-                self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], exc)
+                LOG.warning(f"refused {status} {code}: {str(exc)[:200]}", extra={"fields": fields})
                 message = f"the request is not valid HTTP/1.1 ({str(exc)[:200]})"
             with contextlib.suppress(OSError):
                 client.sendall(error_bytes(status, code, message))
@@ -451,6 +458,13 @@ if ThreadWorker is not None:
             the client could lose the answer before reading it.
             """
             incoming = self.receiving[conn]
+            head, latency = bytes(incoming.data[:2048]), time.monotonic() - incoming.started
+            fields = request_log.refusal_fields(refusal.status, refusal.code, head, _ip(conn.client), latency)
+            LOG.log(
+                request_log.severity_of(refusal.status),
+                f"refused {refusal.status} {refusal.code}",
+                extra={"fields": fields},
+            )
             self.receiving_bytes -= len(incoming.data)
             incoming.data = bytearray()
             incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
@@ -464,6 +478,10 @@ if ThreadWorker is not None:
             self._forget(conn)
             self.nr_conns -= 1
             conn.close()
+
+    def _ip(address) -> str | None:
+        """A client's IP from its socket address (a tuple for TCP; a unix socket's is a string or empty)."""
+        return str(address[0]) if isinstance(address, tuple) and address else None
 
     _PARSER_ERRORS = {
         LimitRequestLine: (414, "request_line_too_long"),
