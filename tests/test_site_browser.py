@@ -29,6 +29,7 @@ from playwright.sync_api import sync_playwright
 
 from conftest import ARTIFACTS, MODELS_DIR
 from infra.run_local import free_port, function_command, start_site, stop, wait_healthy
+from training.synthetic import font_strokes
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -812,6 +813,31 @@ def test_two_words_read_with_their_space_and_their_characters_are_grouped_by_wor
         list("HOLE"),
         list("HALO"),
     ]
+    assert errors == []
+    page.context.close()
+
+
+def test_the_character_boxes_are_labelled_as_the_reading_spells_them(site, browser):
+    """The boxes drawn over the writing carry the reading's characters, as the chips do: "hello" in lower case is
+    labelled h e l l o, not with the model's own labels for the letters whose case it merges (L, L, O). The labels
+    are caught as the pad draws them again for a dark page."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    box = pad_box(page)
+    body = font_strokes(
+        "hello", np.random.default_rng(3), height=0.3 * box["height"], canvas=(box["width"], box["height"])
+    )
+    draw_with_mouse(page, [[(box["x"] + x, box["y"] + y) for x, y in stroke] for stroke in body["strokes"]])
+    page.click("#predict")
+    assert wait_for_answer(page) == "hello"
+    page.evaluate(
+        """() => { window.boxLabels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
+        CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+          window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
+    )
+    page.emulate_media(color_scheme="dark")  # the pad draws itself again in the new colours, boxes and all
+    page.wait_for_function("window.boxLabels.length >= 5")
+    assert page.evaluate("window.boxLabels") == list("hello")
     assert errors == []
     page.context.close()
 

@@ -157,8 +157,10 @@ function advice(answer) {
 }
 
 function showAnswer(answer, { boxesFit = true } = {}) {
-  // A character the model rejected is still read (the answer line has it): its box says so with a "?".
-  const boxes = (answer.characters ?? []).map((c) => ({ box: c.box, label: c.rejected ? `${c.prediction}?` : c.prediction }));
+  // A box is labelled as the reading spells its character, as the chips are; a character the model rejected is
+  // still read (the answer line has it): its box says so with a "?".
+  const spelled = ui.spelledCharacters(answer);
+  const boxes = (answer.characters ?? []).map((c, i) => ({ box: c.box, label: c.rejected ? `${spelled[i]}?` : spelled[i] }));
   const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
   const showBoxes = (shown) => {
     if (!pad.isDrawing()) pad.setBoxes(shown && boxesFit ? boxes : [], shown && boxesFit ? words : []);

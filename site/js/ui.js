@@ -105,6 +105,17 @@ export function showError(message, { detail = "", onRetry = null } = {}) {
  * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
  * when a text reading is chosen.
  */
+/**
+ * Each character as the reading spells it (a word's case settled, as in `text`: "hello", where the model's own labels
+ * are h e L L O for the letters whose case it merges), where reading and characters match one to one; else the
+ * model's labels. The chips and the boxes over the writing both show these.
+ */
+export function spelledCharacters(answer) {
+  const characters = answer.characters ?? [];
+  const spelled = [...(answer.text ?? "").replaceAll(" ", "")];
+  return characters.map((c, i) => (spelled.length === characters.length ? spelled[i] : c.prediction));
+}
+
 export function showResult(answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) {
   const text = answer.mode === "text";
   const characters = answer.characters ?? [];
@@ -142,13 +153,10 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   );
 
   $("characters-block").hidden = !text;
-  // The chips show the reading's own characters (a word's case settled, as in `text`) where they match one to one.
-  const shown = [...(answer.text ?? "").replaceAll(" ", "")];
+  const shown = spelledCharacters(answer);
   const settled = text && !rejected && answer.confidence >= UNSURE_BELOW; // the reading, not each character, decides
   const unit = answer.model === "digits" ? "a digit" : "a character";
-  const chips = characters.map((c, i) =>
-    chip(c, { shown: shown.length === characters.length ? shown[i] : c.prediction, settled, unit }),
-  );
+  const chips = characters.map((c, i) => chip(c, { shown: shown[i], settled, unit }));
   $("characters").replaceChildren(...byWord(chips, answer.words));
 
   const image = $("model-input");
