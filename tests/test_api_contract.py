@@ -552,11 +552,31 @@ LETTERS = {  # letters that resemble no digit, as pen strokes on a 280x280 canva
 
 @pytest.mark.parametrize("letter", list(LETTERS))
 def test_a_letter_sent_to_the_digits_model_is_rejected(client, letter):
-    answer = client.post("/predict", json={"strokes": LETTERS[letter], "width": 280, "height": 280}).json
+    response = client.post("/predict", json={"strokes": LETTERS[letter], "width": 280, "height": 280})
+    answer = response.json
+    assert response.status_code == 200  # an answer, not an error: the input was fine, it is just no digit
     assert answer["rejected"] is True and answer["reason"] == "not_a_digit"
     assert answer["prediction"] is None and answer["confidence"] is None
     assert len(answer["top"]) == 5 and all(entry["label"] in list("0123456789") for entry in answer["top"])
     assert answer["input"].startswith("data:image/png;base64,")  # what the model saw is still shown
+
+
+SCRIBBLES = {  # marks that are no character, as pen strokes on a 280x280 canvas
+    "zigzag": [[[40 + 20 * i, 60 if i % 2 else 220] for i in range(11)]],
+    "hatching": [[[40, 40 + 25 * i], [240, 60 + 25 * i]] for i in range(8)],
+}
+
+
+@pytest.mark.parametrize("scribble", list(SCRIBBLES))
+def test_a_scribble_sent_to_the_characters_model_is_rejected(client, scribble):
+    body = {"strokes": SCRIBBLES[scribble], "width": 280, "height": 280, "model": "characters"}
+    response = client.post("/predict", json=body)
+    answer = response.json
+    assert response.status_code == 200
+    assert answer["rejected"] is True and answer["reason"] == "not_a_character"
+    assert answer["prediction"] is None and answer["confidence"] is None
+    labels = client.get("/health").json["models"]["characters"]["labels"]
+    assert len(answer["top"]) == 5 and all(entry["label"] in labels for entry in answer["top"])
 
 
 def test_the_same_letter_is_read_by_the_characters_model(client):

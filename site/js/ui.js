@@ -1,7 +1,12 @@
 // Rendering the result panel: idle prompt, busy, answer with top-5 bars and model input, errors,
 // and marking an answer out of date when the drawing changes under it.
 
-/** Below this confidence (of a single answer or of one character in text) the page says it is not sure. */
+/**
+ * Below this calibrated confidence (of a single answer or of one character in text) the page says it is not sure.
+ * `python -m training.unsure` (drawn validation images): the characters model's answers below 0.6 are right 54 % of
+ * the time (13 % of its answers), from 0.6 up 94.5 %; between 0.6 and 0.7, 71 %, mostly right, so the line stays at
+ * 0.6. The digits model falls below it on 0.3 % of its answers.
+ */
 export const UNSURE_BELOW = 0.6;
 
 const SLOW_MS = 3000; // a request still open after this gets a second, more patient line
