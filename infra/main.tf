@@ -22,9 +22,11 @@ locals {
 
   # The instance cap: enough instances for the spike, each planned at var.instance_requests_per_second,
   # but never more than the cost ceiling pays for at full load; var.max_instances overrides both.
-  spike_instances  = ceil(var.spike_requests_per_second / var.instance_requests_per_second)
-  budget_instances = floor(var.max_hourly_cost_usd / var.instance_hourly_cost_usd)
-  max_instances    = coalesce(var.max_instances, max(1, min(local.spike_instances, local.budget_instances)))
+  # A busy instance's hour: its CPU and memory, and the per-request fee on what it answers in that hour.
+  busy_instance_hourly_usd = var.instance_hourly_cost_usd + var.instance_requests_per_second * 3600 * var.request_fee_usd_per_million / 1e6
+  spike_instances          = ceil(var.spike_requests_per_second / var.instance_requests_per_second)
+  budget_instances         = floor(var.max_hourly_cost_usd / local.busy_instance_hourly_usd)
+  max_instances            = coalesce(var.max_instances, max(1, min(local.spike_instances, local.budget_instances)))
 
   services = [
     "artifactregistry.googleapis.com", # the function's container image

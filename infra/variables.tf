@@ -45,7 +45,7 @@ variable "memory" {
 }
 
 variable "concurrency" {
-  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 37 ms) instead of starting new instances for it."
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 40 ms) instead of starting new instances for it."
   type        = number
   default     = 8
 
@@ -74,15 +74,21 @@ variable "instance_requests_per_second" {
 }
 
 variable "max_hourly_cost_usd" {
-  description = "Cost ceiling: the instance cap never exceeds what this pays per hour with every instance busy."
+  description = "Cost ceiling: the instance cap never exceeds what this pays per hour with every instance busy (CPU, memory and the request fee)."
   type        = number
   default     = 2
 }
 
 variable "instance_hourly_cost_usd" {
-  description = "One busy instance (1 vCPU, 512 MiB) per hour at Cloud Run's tier-1 list prices for request-based billing: 3600 x (0.000024 per vCPU-second + 0.5 x 0.0000025 per GiB-second). Check the pricing page for your region."
+  description = "One busy instance's CPU and memory (1 vCPU, 512 MiB) per hour at Cloud Run's tier-1 list prices for request-based billing: 3600 x (0.000024 per vCPU-second + 0.5 x 0.0000025 per GiB-second); the request fee is added (request_fee_usd_per_million). Check the pricing page for your region."
   type        = number
   default     = 0.0909
+}
+
+variable "request_fee_usd_per_million" {
+  description = "Cloud Run's fee per million requests with request-based billing (tier 1 list price; the first 2 million a month are free). Counted in the cost ceiling at instance_requests_per_second for every busy instance."
+  type        = number
+  default     = 0.40
 }
 
 variable "max_instances" {

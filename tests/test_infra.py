@@ -155,11 +155,13 @@ def test_instance_cap_covers_the_spike_within_the_cost_ceiling(tf):
     values, variables = locals_(tf), named(tf, "variable")
     assert "var.max_instances" in values["max_instances"] and variables["max_instances"]["default"] is None
     assert values["spike_instances"] == "${ceil(var.spike_requests_per_second / var.instance_requests_per_second)}"
-    assert values["budget_instances"] == "${floor(var.max_hourly_cost_usd / var.instance_hourly_cost_usd)}"
+    assert values["budget_instances"] == "${floor(var.max_hourly_cost_usd / local.busy_instance_hourly_usd)}"
+    assert "var.request_fee_usd_per_million" in values["busy_instance_hourly_usd"]
     assert "min(local.spike_instances, local.budget_instances)" in values["max_instances"]
     default = {name: body.get("default") for name, body in variables.items()}
     spike = math.ceil(default["spike_requests_per_second"] / default["instance_requests_per_second"])
-    budget = math.floor(default["max_hourly_cost_usd"] / default["instance_hourly_cost_usd"])
+    fee = default["instance_requests_per_second"] * 3600 * default["request_fee_usd_per_million"] / 1e6
+    budget = math.floor(default["max_hourly_cost_usd"] / (default["instance_hourly_cost_usd"] + fee))
     assert 1 <= spike <= budget, "the default cost ceiling must pay for the default spike"
 
 

@@ -1,4 +1,4 @@
-"""Read a line of handwriting by search: candidate pieces, one batched model call, a beam search.
+"""Read a line of handwriting by search: candidate pieces, scored by the model in one batch, a beam search.
 
 A line is cut into atoms: connected pieces of ink (for pen strokes, the strokes
 themselves, so a stroke is never split and strokes that merely touch stay
@@ -7,7 +7,8 @@ columns with the least ink (where touching letters join). A candidate
 character is a run of up to MAX_MERGE neighbouring atoms: an `i` and its dot,
 the two bars of `=`, a 4 drawn in two strokes; or of more, where they are all
 the slices of one piece of ink (a thin pen's m, cut at each arch). The caller scores every
-candidate with the model in one batched call; `read` then searches the lattice
+candidate with the model in one batch (Model.outputs: an invoke per candidate, as cheap as a batched one
+here); `read` then searches the lattice
 of candidates for the readings that best combine the model's probabilities,
 the English language model (letters), a prior that keeps letters with letters
 and digits with digits, a segmentation prior (no merging across clear gaps, no

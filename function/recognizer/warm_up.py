@@ -5,7 +5,7 @@ first decode, each model's interpreter is created and its first invoke sets
 up its kernels, numpy and zlib warm their code paths. Without this, the first
 user of each instance waited for all of that (bench/RESULTS.md: first request
 against the warm median). With it, the instance starts a little later and
-its first request is as fast as the tenth.
+its first request costs a few milliseconds more than a warm one, not tens.
 """
 
 from __future__ import annotations
