@@ -1,6 +1,6 @@
 """Serving must never import TensorFlow: a fresh interpreter serves requests, then checks sys.modules.
 
-Nor numpy.ma, which np.median and np.percentile import on first use: 60 ms
+Nor numpy.ma, which np.median and np.percentile import on first use: about 20 ms
 that the first text-mode request of every instance paid after its warm-up.
 """
 
