@@ -502,6 +502,61 @@ def test_turning_the_phone_keeps_the_drawing_on_the_pad(site, browser):
     page.context.close()
 
 
+def test_turning_the_phone_there_and_back_gives_the_drawing_back_as_it_was(site, browser):
+    """Each resize scales the strokes from how they were drawn: turned twice there and back, the pad sends the very
+    points it sent before (scaling from the last size instead lost 0.41 of the size each round trip)."""
+    page, errors = open_page(browser, site["url"], **PHONE)
+    portrait = pad_box(page)
+    draw_with_touch(page, layout([DIGITS["7"]], portrait))
+
+    def sent_strokes():
+        with page.expect_request(f"{site['api']}/predict") as sent:
+            page.click("#predict")
+        wait_for_answer(page)
+        return sent.value.post_data_json["strokes"]
+
+    before = sent_strokes()
+    for _ in range(2):
+        for viewport, wider in (({"width": 844, "height": 390}, True), ({"width": 390, "height": 844}, False)):
+            page.set_viewport_size(viewport)
+            compare = ">" if wider else "=="
+            page.wait_for_function(
+                f"document.getElementById('pad').getBoundingClientRect().width {compare} {portrait['width']}"
+            )
+    assert sent_strokes() == before
+    assert errors == []
+    page.context.close()
+
+
+def test_boxes_are_drawn_only_at_the_size_the_drawing_was_read_at(site, browser):
+    """After the window changes the pad's size, choosing a reading draws no boxes (they would sit off the rescaled
+    strokes); back at the size it was read at, the boxes fit again and are drawn."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
+    page.click("#predict")
+    assert wait_for_answer(page) == "HEX"
+    width = pad_box(page)["width"]
+    page.evaluate(
+        """() => { window.boxLabels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
+        CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+          window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
+    )
+    readings = page.locator("#top button.reading")
+    page.set_viewport_size({"width": 800, "height": 800})
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    readings.nth(1).click()
+    readings.nth(0).click()
+    assert page.evaluate("window.boxLabels") == []
+    page.set_viewport_size(DESKTOP["viewport"])
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width == {width}")
+    readings.nth(1).click()
+    readings.nth(0).click()
+    assert page.evaluate("window.boxLabels") == list("HEX")
+    assert errors == []
+    page.context.close()
+
+
 def test_switching_mode_drops_the_answer_in_flight(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     held = []

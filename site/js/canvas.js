@@ -13,7 +13,9 @@ export class DrawingPad {
     this.onStrokeStart = onStrokeStart;
     this.onStrokeEnd = onStrokeEnd;
     this.penWidth = 14;
-    this.strokes = []; // [{ width, points: [[x, y], ...] }]
+    // [{ width, points: [[x, y], ...], drawn }]: `drawn` is the stroke as drawn, with the pad's size then, so a
+    // resize scales from it and a phone turned there and back gets its drawing back exactly.
+    this.strokes = [];
     this.picture = null; // { bitmap, width, height, dataUrl, name, backdrop }
     this.covered = null; // the picture the first stroke replaced: undoing that stroke brings it back
     this.cleared = null; // what Clear removed ({ strokes, picture }): Undo on the empty pad brings it back
@@ -150,7 +152,8 @@ export class DrawingPad {
     this.#forgetCleared(); // a new drawing: what was cleared before is gone
     this.boxes = [];
     this.words = [];
-    const stroke = { width: this.penWidth, points: [this.#point(event)] };
+    const points = [this.#point(event)];
+    const stroke = { width: this.penWidth, points, drawn: { width: this.penWidth, points, size: { ...this.size } } };
     this.strokes.push(stroke);
     this.active = { id: event.pointerId, stroke };
     this.redraw();
@@ -190,10 +193,16 @@ export class DrawingPad {
     if (rect.width === 0 || rect.height === 0) return;
     const old = this.size;
     if (old.width && (rect.width !== old.width || rect.height !== old.height)) {
-      // One factor for both axes, the smaller: the drawing keeps its shape and stays on the pad.
-      const factor = Math.min(rect.width / old.width, rect.height / old.height);
+      // From each stroke as drawn, one factor for both axes, the smaller: the drawing keeps its shape and stays on
+      // the pad, and scaling never compounds (turned there and back, a phone shows the drawing as it was).
       for (const stroke of [...this.strokes, ...(this.cleared?.strokes ?? [])]) {
-        stroke.points = stroke.points.map((point) => point.map((v) => round(v * factor)));
+        const { width, points, size } = stroke.drawn;
+        const factor = Math.min(rect.width / size.width, rect.height / size.height);
+        stroke.points = points.map((point) => point.map((v) => round(v * factor)));
+        stroke.width = width * factor;
+        if (stroke === this.active?.stroke) {
+          stroke.drawn = { width: stroke.width, points: stroke.points, size: { width: rect.width, height: rect.height } };
+        }
       }
       this.boxes = [];
       this.words = [];

@@ -156,14 +156,19 @@ function advice(answer) {
   return null;
 }
 
-function showAnswer(answer, { boxesFit = true } = {}) {
+function showAnswer(answer, sentSize) {
   // A box is labelled as the reading spells its character, as the chips are; a character the model rejected is
   // still read (the answer line has it): its box says so with a "?".
   const spelled = ui.spelledCharacters(answer);
   const boxes = (answer.characters ?? []).map((c, i) => ({ box: c.box, label: c.rejected ? `${spelled[i]}?` : spelled[i] }));
   const words = (answer.words ?? []).map((w) => ({ box: w.box, label: w.text }));
+  // The boxes come back in the coordinates of the pad's size when the drawing was sent. Strokes follow the pad's
+  // size (a turned phone), so the boxes fit only at that size; a picture's are in its own pixels and always fit.
+  const boxesFit = () =>
+    pad.picture !== null || (pad.size.width === sentSize.width && pad.size.height === sentSize.height);
   const showBoxes = (shown) => {
-    if (!pad.isDrawing()) pad.setBoxes(shown && boxesFit ? boxes : [], shown && boxesFit ? words : []);
+    const fit = shown && boxesFit();
+    if (!pad.isDrawing()) pad.setBoxes(fit ? boxes : [], fit ? words : []);
   };
   // The boxes belong to the best reading; another reading chosen may split the ink differently.
   const best = answer.text ?? answer.alternatives?.[0]?.text; // a line rejected as a whole has no text
@@ -191,9 +196,7 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
     const answer = await predict(API_URL, requestBody(), { signal: current.signal });
     if (request !== current) return;
     request = null;
-    // A turned phone resized the pad meanwhile: the strokes were rescaled, the answer's boxes were not.
-    const boxesFit = pad.picture !== null || (pad.size.width === sentSize.width && pad.size.height === sentSize.height);
-    showAnswer(answer, { boxesFit });
+    showAnswer(answer, sentSize);
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
     request = null;
