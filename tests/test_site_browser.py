@@ -557,6 +557,42 @@ def test_boxes_are_drawn_only_at_the_size_the_drawing_was_read_at(site, browser)
     page.context.close()
 
 
+def test_percentages_never_read_100_or_0_and_never_overstate(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    shown = page.evaluate(
+        """async () => { const { percent } = await import("./js/ui.js");
+        const sweep = Array.from({ length: 2001 }, (_, i) => percent(i / 2000));
+        return { sweep, points: [0.999, 0.9991, 0.9995, 0.0004, 0.001, 0.5].map(percent) }; }"""
+    )
+    assert shown["points"] == ["99.9 %", "over 99.9 %", "over 99.9 %", "under 0.1 %", "0.1 %", "50 %"]
+    assert not any(text.startswith(("100", "0 %", "0.0 %")) for text in shown["sweep"])
+    assert errors == []
+    page.context.close()
+
+
+def test_the_not_sure_line_is_about_the_best_reading_and_goes_once_another_is_chosen(site, browser):
+    """C1ear daY written as a code (character by character) is read at well under 60 %: the page says it is not sure
+    of that reading; choosing another hides the line, choosing the best again brings it back."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    page.check("input[name=context][value=none]")
+    box = pad_box(page)
+    body = font_strokes(
+        "C1ear daY", np.random.default_rng(1), height=0.3 * box["height"], canvas=(box["width"], box["height"])
+    )
+    draw_with_mouse(page, [[(box["x"] + x, box["y"] + y) for x, y in stroke] for stroke in body["strokes"]])
+    page.click("#predict")
+    wait_for_answer(page)
+    assert page.is_visible("#unsure"), page.inner_text("#confidence")
+    readings = page.locator("#top button.reading")
+    readings.nth(1).click()
+    assert page.is_hidden("#unsure")
+    readings.nth(0).click()
+    assert page.is_visible("#unsure")
+    assert errors == []
+    page.context.close()
+
+
 def test_switching_mode_drops_the_answer_in_flight(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     held = []

@@ -14,9 +14,9 @@ const SMALLEST_ANSWER_PX = 20; // a long reading scales down to this, then scrol
 
 const $ = (id) => document.getElementById(id);
 
-/** 0.9996 -> "over 99.9 %", 0.0004 -> "under 0.1 %": never claim a certainty the model did not give. */
+/** 0.9996 -> "over 99.9 %", 0.999 -> "99.9 %", 0.0004 -> "under 0.1 %": never claim a certainty the model did not give. */
 export function percent(p) {
-  if (p >= 0.999) return "over 99.9 %";
+  if (p > 0.999) return "over 99.9 %"; // 0.999 itself is 99.9 %
   if (p < 0.001) return "under 0.1 %";
   const value = p * 100;
   return `${value < 1 || value >= 99 ? value.toFixed(1) : Math.round(value)} %`;
@@ -141,6 +141,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
   // A text reading is judged as a whole: the search may settle a character the model alone was unsure of.
   const unsure = !rejected && ((text && characters.some((c) => c.rejected)) || answer.confidence < UNSURE_BELOW);
   $("unsure").hidden = !unsure || (text && Boolean(advice)); // a text reading's advice already says what is marked
+  $("unsure").dataset.forBest = String(!$("unsure").hidden); // about the best reading: gone once another is chosen
   $("unsure").textContent = text
     ? "Not sure about this reading: choose another below, or write the marked characters larger and apart."
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
@@ -270,6 +271,7 @@ function readingItem({ text, probability }, whole, chosen, onChoose) {
     $("confidence").hidden = false; // shown again where the line was rejected as a whole
     $("confidence").textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
     $("characters-block").hidden = !best;
+    $("unsure").hidden = !(best && $("unsure").dataset.forBest === "true");
     fitAnswer();
     onChoose(text);
   });
