@@ -713,6 +713,7 @@ def test_undo_clear_and_pen_width(site, browser):
     assert page.evaluate(INK_PIXELS) == 0
     page.keyboard.press("Control+z")  # a Clear by mistake is undone
     assert page.evaluate(INK_PIXELS) == thick
+    assert page.inner_text("#prompt") == "Press Predict to read the drawing as a digit."  # not "Draw a digit ..."
     page.keyboard.press("Escape")
     assert page.evaluate(INK_PIXELS) == 0
     draw_with_mouse(page, second)  # a new drawing: what was cleared is gone for good

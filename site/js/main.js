@@ -124,7 +124,8 @@ function drawingChanged() {
   updatePlaceholder();
   if (pad.isEmpty()) {
     ui.showIdle(choice().prompt);
-  } else if ($("result").dataset.state === "error") {
+  } else if (["error", "idle"].includes($("result").dataset.state)) {
+    // No answer on screen (an error, or Undo bringing back what Esc cleared): the drawing waits to be read.
     ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
   } else {
     ui.markStale(
