@@ -106,11 +106,6 @@ export function showError(message, { detail = "", onRetry = null } = {}) {
 }
 
 /**
- * An answer. `advice` ({text, offers: [{label, action}]}) is the page's word on it (a rejection, several
- * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
- * when a text reading is chosen.
- */
-/**
  * Each character as the reading spells it (a word's case settled, as in `text`: "hello", where the model's own labels
  * are h e L L O for the letters whose case it merges), where reading and characters match one to one; else the
  * model's labels. The chips and the boxes over the writing both show these.
@@ -121,6 +116,11 @@ export function spelledCharacters(answer) {
   return characters.map((c, i) => (spelled.length === characters.length ? spelled[i] : c.prediction));
 }
 
+/**
+ * An answer. `advice` ({text, offers: [{label, action}]}) is the page's word on it (a rejection, several
+ * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
+ * when a text reading is chosen.
+ */
 export function showResult(answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) {
   const text = answer.mode === "text";
   const characters = answer.characters ?? [];
