@@ -20,6 +20,7 @@ import numpy as np
 
 from recognizer.inference import load_model
 from training.calibrate import validation_data
+from training.data import DEFAULT_DATA_DIR
 from training.evaluate import as_requested
 from training.tasks import TASKS
 
@@ -29,13 +30,13 @@ THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
     args = parser.parse_args()
     for name in TASKS:
         model = load_model(args.models_dir / f"{name}.tflite")
         validation = validation_data(TASKS[name], args.data_dir)
-        probabilities, rejected = model.decide(model.outputs(as_requested(model, validation.drawn)))
+        probabilities, rejected = model.predict(as_requested(model, validation.drawn))
         confidence = probabilities.max(axis=1)[~rejected]
         right = (probabilities.argmax(axis=1) == validation.drawn_labels)[~rejected]
         print(f"{name}: {len(right)} answers to {len(rejected)} drawn validation images, {right.mean():.1%} right")
