@@ -76,47 +76,36 @@ def trace_fields(header: str | None) -> dict:
 
 
 def http_request(
-    method: str,
-    url: str,
+    method: str | None,
+    url: str | None,
     status: int,
-    latency_s: float,
+    latency_s: float | None,
     request_size: int | None,
     response_size: int,
     user_agent: str | None,
     remote_ip: str | None,
     protocol: str | None,
 ) -> dict:
-    """The `httpRequest` object of a log entry (sizes are strings: they are int64 in the API)."""
-    fields = {"requestMethod": method, "requestUrl": url, "status": status, "latency": f"{latency_s:.6f}s"}
+    """The `httpRequest` object of a log entry (sizes are strings: they are int64 in the API). What is not
+    known is left out: a request the server layer refused may not have sent its request line."""
+    fields = {"requestMethod": method, "requestUrl": url, "status": status}
+    if latency_s is not None:
+        fields["latency"] = f"{latency_s:.6f}s"
     fields["responseSize"] = str(response_size)
     if request_size is not None:
         fields["requestSize"] = str(request_size)
-    if user_agent:
-        fields["userAgent"] = user_agent
-    if remote_ip:
-        fields["remoteIp"] = remote_ip
-    if protocol:
-        fields["protocol"] = protocol
-    return fields
+    fields |= {"userAgent": user_agent, "remoteIp": remote_ip, "protocol": protocol}
+    return {key: value for key, value in fields.items() if value is not None and value != ""}
 
 
-def refusal_fields(status: int, code: str, head: bytes, remote_ip: str | None, latency_s: float | None) -> dict:
-    """The fields of a log line for a request the server layer answered itself (recognizer/server_limits.py).
-
-    `head` is what arrived of the request; its request line, if whole and
-    plausible, names the method and path (the path cut to MAX_LOGGED_URL).
-    """
-    fields: dict = {"status": status}
+def request_line(head: bytes) -> tuple[str | None, str | None]:
+    """(method, path) from the first bytes of a raw request, if its request line arrived whole and plausible (the
+    path cut to MAX_LOGGED_URL); (None, None) otherwise."""
     method, _, rest = head.partition(b"\r\n")[0].partition(b" ")
     target = rest.rpartition(b" ")[0] if b" HTTP/" in rest else b""
     if method.isalpha() and len(method) <= 16 and target:
-        fields["requestMethod"] = method.decode("ascii")
-        fields["requestUrl"] = target[:MAX_LOGGED_URL].decode("latin-1")
-    if latency_s is not None:
-        fields["latency"] = f"{latency_s:.6f}s"
-    if remote_ip:
-        fields["remoteIp"] = remote_ip
-    return {"httpRequest": fields, "outcome": code}
+        return method.decode("ascii"), target[:MAX_LOGGED_URL].decode("latin-1")
+    return None, None
 
 
 def severity_of(status: int) -> int:

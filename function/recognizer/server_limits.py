@@ -359,18 +359,15 @@ if ThreadWorker is not None:
         def handle_error(self, req, client, addr, exc) -> None:
             """The HTTP parser's refusals as the API's JSON errors (gunicorn's own are HTML)."""
             status, code = _PARSER_ERRORS.get(type(exc), (400, "bad_request"))
-            if not isinstance(exc, ParseException):
-                status, code = 500, "internal"
-            head = f"{req.method} {req.uri} HTTP/1.1".encode("latin-1", "replace") if req is not None else b""
-            fields = request_log.refusal_fields(status, code, head, _ip(addr), None)
-            if status == 500:
-                LOG.error("the server layer failed", exc_info=exc, extra={"fields": fields})
-                message = "the server failed; please try again"
-            else:
-                LOG.warning(f"refused {status} {code}: {str(exc)[:200]}", extra={"fields": fields})
+            if isinstance(exc, ParseException):
                 message = f"the request is not valid HTTP/1.1 ({str(exc)[:200]})"
+            else:
+                status, code, message = 500, "internal", "the server failed; please try again"
+            answer = error_bytes(status, code, message)
+            line = (req.method, req.uri[: request_log.MAX_LOGGED_URL]) if req is not None else (None, None)
+            _log_refusal(status, code, line, addr, None, len(answer), exc)
             with contextlib.suppress(OSError):
-                client.sendall(error_bytes(status, code, message))
+                client.sendall(answer)
 
         def _receive(self, conn, data: bytes) -> None:
             incoming = Incoming(b"", time.monotonic())
@@ -458,18 +455,16 @@ if ThreadWorker is not None:
             the client could lose the answer before reading it.
             """
             incoming = self.receiving[conn]
-            head, latency = bytes(incoming.data[:2048]), time.monotonic() - incoming.started
-            fields = request_log.refusal_fields(refusal.status, refusal.code, head, _ip(conn.client), latency)
-            LOG.log(
-                request_log.severity_of(refusal.status),
-                f"refused {refusal.status} {refusal.code}",
-                extra={"fields": fields},
+            answer = error_bytes(refusal.status, refusal.code, refusal.message)
+            line = request_log.request_line(bytes(incoming.data[:2048]))
+            _log_refusal(
+                refusal.status, refusal.code, line, conn.client, time.monotonic() - incoming.started, len(answer)
             )
             self.receiving_bytes -= len(incoming.data)
             incoming.data = bytearray()
             incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
             try:
-                conn.sock.send(error_bytes(refusal.status, refusal.code, refusal.message))
+                conn.sock.send(answer)
                 conn.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 self._close(conn)
@@ -479,9 +474,25 @@ if ThreadWorker is not None:
             self.nr_conns -= 1
             conn.close()
 
-    def _ip(address) -> str | None:
-        """A client's IP from its socket address (a tuple for TCP; a unix socket's is a string or empty)."""
-        return str(address[0]) if isinstance(address, tuple) and address else None
+    def _log_refusal(
+        status: int,
+        code: str,
+        line: tuple[str | None, str | None],
+        address,
+        latency_s: float | None,
+        size: int,
+        error: BaseException | None = None,
+    ) -> None:
+        """The one structured log line of a request this layer answered itself, as main.py writes for the app's:
+        WARNING for a refusal, ERROR with the traceback for a fault here."""
+        ip = str(address[0]) if isinstance(address, tuple) and address else None  # a unix socket's is a string
+        http = request_log.http_request(*line, status, latency_s, None, size, None, ip, None)
+        fields = {"httpRequest": http, "outcome": code}
+        if status >= 500 and error is not None:
+            LOG.error("the server layer failed", exc_info=error, extra={"fields": fields})
+        else:
+            detail = f": {str(error)[:200]}" if error is not None else ""
+            LOG.log(request_log.severity_of(status), f"refused {status} {code}{detail}", extra={"fields": fields})
 
     _PARSER_ERRORS = {
         LimitRequestLine: (414, "request_line_too_long"),
