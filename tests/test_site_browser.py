@@ -292,6 +292,25 @@ def draw_with_touch(page, strokes) -> None:
     cdp.detach()
 
 
+def write_with_mouse(page, text: str, seed: int) -> None:
+    """`text` written on the pad with the mouse in Hershey's single-stroke letters (training.synthetic.font_strokes),
+    a third of the pad tall."""
+    box = pad_box(page)
+    body = font_strokes(
+        text, np.random.default_rng(seed), height=0.3 * box["height"], canvas=(box["width"], box["height"])
+    )
+    draw_with_mouse(page, [[(box["x"] + x, box["y"] + y) for x, y in stroke] for stroke in body["strokes"]])
+
+
+def catch_box_labels(page) -> None:
+    """From now on, every text the page draws on a canvas (the boxes' labels) is added to window.boxLabels."""
+    page.evaluate(
+        """() => { window.boxLabels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
+        CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+          window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
+    )
+
+
 def pad_box(page) -> dict:
     return page.locator("#pad").bounding_box()
 
@@ -537,11 +556,7 @@ def test_boxes_are_drawn_only_at_the_size_the_drawing_was_read_at(site, browser)
     page.click("#predict")
     assert wait_for_answer(page) == "HEX"
     width = pad_box(page)["width"]
-    page.evaluate(
-        """() => { window.boxLabels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
-        CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
-          window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
-    )
+    catch_box_labels(page)
     readings = page.locator("#top button.reading")
     page.set_viewport_size({"width": 800, "height": 800})
     page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
@@ -576,11 +591,7 @@ def test_the_not_sure_line_is_about_the_best_reading_and_goes_once_another_is_ch
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "text")
     page.check("input[name=context][value=none]")
-    box = pad_box(page)
-    body = font_strokes(
-        "C1ear daY", np.random.default_rng(1), height=0.3 * box["height"], canvas=(box["width"], box["height"])
-    )
-    draw_with_mouse(page, [[(box["x"] + x, box["y"] + y) for x, y in stroke] for stroke in body["strokes"]])
+    write_with_mouse(page, "C1ear daY", seed=1)
     page.click("#predict")
     wait_for_answer(page)
     assert page.is_visible("#unsure"), page.inner_text("#confidence")
@@ -915,18 +926,10 @@ def test_the_character_boxes_are_labelled_as_the_reading_spells_them(site, brows
     are caught as the pad draws them again for a dark page."""
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "text")
-    box = pad_box(page)
-    body = font_strokes(
-        "hello", np.random.default_rng(3), height=0.3 * box["height"], canvas=(box["width"], box["height"])
-    )
-    draw_with_mouse(page, [[(box["x"] + x, box["y"] + y) for x, y in stroke] for stroke in body["strokes"]])
+    write_with_mouse(page, "hello", seed=3)
     page.click("#predict")
     assert wait_for_answer(page) == "hello"
-    page.evaluate(
-        """() => { window.boxLabels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
-        CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
-          window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
-    )
+    catch_box_labels(page)
     page.emulate_media(color_scheme="dark")  # the pad draws itself again in the new colours, boxes and all
     page.wait_for_function("window.boxLabels.length >= 5")
     assert page.evaluate("window.boxLabels") == list("hello")
