@@ -44,6 +44,9 @@ GOALS = {  # canvas PNG at concurrency 8: requests/s per configuration
 }
 SHARE_OF_BARE = 0.8
 P50_GOAL_MS = 1.5  # canvas PNG at concurrency 1
+REQUEST_TIMEOUT_S = 30  # one request's wait for its answer
+IN_FLIGHT_GRACE_S = 2  # a request in flight when the time is up gets this long more to be answered
+CUT_OFF = "unanswered when the time was up"
 
 
 @dataclass
@@ -66,6 +69,8 @@ def run_load(target: int | str, probe: Probe, concurrency: int, count: int, max_
     """Send `count` requests (fewer if `max_seconds` runs out) from `concurrency` keep-alive connections.
 
     `target` is a port on 127.0.0.1 or a base URL (http or https) whose path the probe's path is appended to.
+    No request starts after `max_seconds`, and one still unanswered IN_FLIGHT_GRACE_S later is given up and
+    counted as CUT_OFF, so a server that stops answering cannot stretch the run.
     """
     url = urllib.parse.urlsplit(target if isinstance(target, str) else f"http://127.0.0.1:{target}")
     connect = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
@@ -76,12 +81,21 @@ def run_load(target: int | str, probe: Probe, concurrency: int, count: int, max_
     deadline = time.monotonic() + max_seconds
     headers = {"Content-Type": probe.content_type}
 
+    def patience() -> float:
+        """Seconds the next socket operation may wait: REQUEST_TIMEOUT_S, or less near the deadline."""
+        return max(0.001, min(REQUEST_TIMEOUT_S, deadline + IN_FLIGHT_GRACE_S - time.monotonic()))
+
     def worker() -> None:
-        connection = connect(url.netloc, timeout=30)
+        connection = None
         latencies, errors = [], collections.Counter()
         while next(tickets) < count and time.monotonic() < deadline:
             started = time.perf_counter()
             try:
+                connection = connection or connect(url.netloc)
+                connection.timeout = patience()
+                if connection.sock is None:  # new, or closed by the server after its last answer
+                    connection.connect()
+                connection.sock.settimeout(connection.timeout)
                 connection.request("POST", path, probe.body, headers)
                 response = connection.getresponse()
                 response.read()
@@ -90,10 +104,13 @@ def run_load(target: int | str, probe: Probe, concurrency: int, count: int, max_
                 else:
                     errors[f"HTTP {response.status}"] += 1
             except (OSError, http.client.HTTPException) as exc:
-                errors[type(exc).__name__] += 1
-                connection.close()
-                connection = connect(url.netloc, timeout=30)
-        connection.close()
+                late = isinstance(exc, TimeoutError) and time.monotonic() >= deadline
+                errors[CUT_OFF if late else type(exc).__name__] += 1
+                if connection is not None:
+                    connection.close()
+                connection = None
+        if connection is not None:
+            connection.close()
         with lock:
             load.latencies += latencies
             load.errors += errors

@@ -6,7 +6,8 @@
 
 Sends POST /predict back to back from `--concurrency` keep-alive connections
 until `--requests` have been sent or `--seconds` have passed, whichever comes
-first (both capped, so a typo cannot run up a bill), and prints requests/s,
+first (both capped, so a typo cannot run up a bill; a request still unanswered
+IN_FLIGHT_GRACE_S after the time is up is given up and counted), and prints requests/s,
 p50/p99 latency and the errors by status. The requests are built in (the
 same "7" the function warms up on), so no data set is needed. Without --url
 the function is started here with one worker and THREADS threads, what one

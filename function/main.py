@@ -52,6 +52,7 @@ CORS_HEADERS = (
     ("Access-Control-Allow-Headers", "Content-Type"),
     ("Access-Control-Max-Age", "3600"),
 )
+BODY_BYTES_READ = "handwriting.body_bytes_read"  # WSGI environ key: what _read_body read
 ANSWER_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),  # JSON is never to be sniffed into something else
     ("Cache-Control", "no-store"),  # an answer is about one upload: no cache may keep it
@@ -118,17 +119,17 @@ def _log_request(request: flask.Request, status: int, size: int, facts: dict, se
     """The request's one structured log line (recognizer/request_log.py); never its body."""
     detail = facts.pop("detail", None)  # a traceback starts the message, so Error Reporting picks it up
     message = detail or f"{request.method} {request.path} {status} {facts['outcome']} {seconds * 1000:.1f} ms"
-    forwarded = request.headers.get("X-Forwarded-For", "")
+    declared = request.content_length
     fields = {
         "httpRequest": request_log.http_request(
             request.method,
             _url(request),
             status,
             seconds,
-            request.content_length,
+            request.environ.get(BODY_BYTES_READ) if declared is None else declared,
             size,
             request.headers.get("User-Agent"),
-            forwarded.split(",")[0].strip() or request.remote_addr,
+            request_log.client_ip(request.headers.get("X-Forwarded-For"), request.remote_addr),
             request.environ.get("SERVER_PROTOCOL"),
         ),
         **facts,
@@ -190,6 +191,7 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
         raise ApiError(408, "request_timeout", "the request body stopped arriving") from exc
     except server_limits.FRAMING_ERRORS as exc:
         raise ApiError(400, "bad_body", f"the request body could not be read ({str(exc)[:200]})") from exc
+    request.environ[BODY_BYTES_READ] = len(body)  # the request's size for its log line when it came chunked
     if len(body) > MAX_BODY_BYTES:
         raise _too_large()
     if request.mimetype == "application/json":

@@ -5,11 +5,14 @@ No timing is asserted here, ever: the numbers live in bench/RESULTS.md.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from bench.http_load import CUT_OFF, IN_FLIGHT_GRACE_S, run_load
+from bench.samples import Probe
 from conftest import ROOT, needs_data
 
 
@@ -61,3 +64,14 @@ def test_loadtest_refuses_an_unbounded_run():
         [sys.executable, "-m", "bench.loadtest", "--requests", "10000000"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2 and "--requests" in result.stderr
+
+
+def test_a_load_on_a_server_that_never_answers_stops_at_its_time_limit():
+    """The load's --seconds bounds the run: a request still in flight then waits IN_FLIGHT_GRACE_S more, not the
+    30 s a request may otherwise take, and is counted as unanswered, not as an answer."""
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel's backlog), never answers
+    with listener:
+        probe = Probe("silent", "/predict", "image/png", b"x" * 100, "7")
+        load = run_load(listener.getsockname()[1], probe, concurrency=2, count=10, max_seconds=0.5)
+    assert load.latencies == [] and load.errors == {CUT_OFF: 2}
+    assert load.wall < 0.5 + IN_FLIGHT_GRACE_S + 3  # before, each connection waited out its 30 s timeout

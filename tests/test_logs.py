@@ -8,6 +8,7 @@ user sent must not be (no image, no strokes, no answer).
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from recognizer.request_log import trace_fields
 
 PROJECT = "demo-project"
 TRACE = "105445aa7843bc8bf206b12000100000"
+SPOOFED_IP, FRONT_END_SAW = "192.0.2.1", "203.0.113.9"  # what a client wrote in X-Forwarded-For, what Google added
 HUGE_HEADERS = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 10_000 + b"\r\n"  # over 32 KB
 
 
@@ -58,6 +60,7 @@ def served_log() -> tuple[list[tuple[str, int]], list[str]]:
         sent.append(("strokes", send(url + "/predict", strokes, "application/json")))
         sent.append(("not an image", send(url + "/predict", b"not an image", "image/png")))
         sent.append(("unknown model", send(url + "/predict?model=nope", SEVEN_PNG, "image/png")))
+        sent.append(("chunked", send_chunked(port, SEVEN_PNG, {"X-Forwarded-For": f"{SPOOFED_IP}, {FRONT_END_SAW}"})))
         # Refused before the app sees them: by the server layer (the headers' size) and by the HTTP parser.
         sent.append(("headers too large", raw_answer(port, HUGE_HEADERS)[0]))
         sent.append(("not HTTP", raw_answer(port, b"GARBAGE\r\n\r\n")[0]))
@@ -65,6 +68,19 @@ def served_log() -> tuple[list[tuple[str, int]], list[str]]:
         process.terminate()
         output, _ = process.communicate(timeout=30)
     return sent, output.splitlines()
+
+
+def send_chunked(port: int, body: bytes, headers: dict) -> int:
+    """POST the body in chunks, as a client streaming an upload does: no Content-Length."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        chunks = iter([body[: len(body) // 2], body[len(body) // 2 :]])
+        connection.request("POST", "/predict", chunks, {"Content-Type": "image/png", **headers}, encode_chunked=True)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
 
 
 def request_entries(lines: list[str]) -> list[dict]:
@@ -85,14 +101,17 @@ def test_one_entry_per_request_with_what_an_operator_filters_on(served_log):
     sent, lines = served_log
     entries = request_entries(lines)
     assert [entry["httpRequest"]["status"] for entry in entries] == [status for _, status in sent]
-    assert [status for _, status in sent] == [200, 200, 200, 400, 404, 431, 400]
-    health, canvas, strokes, bad, unknown, huge, garbage = entries
+    assert [status for _, status in sent] == [200, 200, 200, 400, 404, 200, 431, 400]
+    health, canvas, strokes, bad, unknown, chunked, huge, garbage = entries
     assert huge["severity"] == "WARNING" and huge["outcome"] == "headers_too_large"
     assert huge["httpRequest"]["requestMethod"] == "GET" and huge["httpRequest"]["requestUrl"] == "/health"
     assert huge["httpRequest"]["remoteIp"] == "127.0.0.1" and huge["httpRequest"]["latency"].endswith("s")
     assert garbage["severity"] == "WARNING" and garbage["outcome"] == "bad_request"
     assert "requestMethod" not in garbage["httpRequest"]
-    for entry in (health, canvas, strokes, bad, unknown):
+    assert int(chunked["httpRequest"]["requestSize"]) == len(SEVEN_PNG)  # no Content-Length: the bytes read
+    assert chunked["httpRequest"]["remoteIp"] == FRONT_END_SAW  # not the address the client claimed
+    assert canvas["httpRequest"]["remoteIp"] == "127.0.0.1"  # no X-Forwarded-For: the peer
+    for entry in (health, canvas, strokes, bad, unknown, chunked):
         http = entry["httpRequest"]
         assert re.fullmatch(r"\d+\.\d{6}s", http["latency"]) and float(http["latency"][:-1]) > 0
         assert int(http["responseSize"]) > 0

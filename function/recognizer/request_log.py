@@ -98,6 +98,18 @@ def http_request(
     return {key: value for key, value in fields.items() if value is not None and value != ""}
 
 
+def client_ip(forwarded_for: str | None, peer: str | None) -> str | None:
+    """The client's address: the last X-Forwarded-For entry, else the peer's.
+
+    Google's front end appends the address it sees to any X-Forwarded-For the
+    client sent, so the entries before the last are whatever the client likes,
+    and the last is the client as deployed by infra/main.tf (no load balancer
+    in front: one would append its own address after the client's).
+    """
+    last = (forwarded_for or "").rpartition(",")[2].strip()
+    return last or peer
+
+
 def request_line(head: bytes) -> tuple[str | None, str | None]:
     """(method, path) from the first bytes of a raw request, if its request line arrived whole and plausible (the
     path cut to MAX_LOGGED_URL); (None, None) otherwise."""
