@@ -763,6 +763,34 @@ def test_undo_after_an_answer_marks_it_out_of_date(site, browser):
     page.context.close()
 
 
+def test_undoing_what_changed_a_text_answers_drawing_makes_the_answer_current_again(site, browser):
+    """A stroke added after the answer marks it out of date and takes its boxes away; Undo of that stroke brings
+    back the very drawing the answer was read from, so the answer is current again, with its boxes, and live
+    recognition does not read the same drawing twice."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    page.check("#live")
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_json) if "/predict" in request.url else None)
+    draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'done'")
+    assert page.inner_text("#answer") == "HEX"
+    requests = len(sent)
+    box = pad_box(page)
+    catch_box_labels(page)
+    draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + box["height"] - 20) for i in range(30)]])
+    assert "The drawing changed" in page.inner_text("#result")
+    page.keyboard.press("Control+z")
+    assert "The drawing changed" not in page.inner_text("#result")
+    assert page.inner_text("#answer") == "HEX"
+    assert page.evaluate("window.boxLabels").count("H") >= 1  # the boxes are drawn again
+    page.wait_for_timeout(1500)  # past the live delay: nothing more is sent
+    assert len(sent) == requests
+    assert page.get_attribute("#result", "data-state") == "done"
+    assert errors == []
+    page.context.close()
+
+
 def test_a_new_stroke_marks_the_answer_at_once_and_live_recognition_replaces_it(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     box = answer_then(page, DIGITS["7"])
@@ -1136,8 +1164,11 @@ def test_a_stroke_over_an_imported_picture_can_be_undone_and_the_picture_comes_b
     assert wait_for_answer(page) == "3"
     box = pad_box(page)
     draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + 20) for i in range(10)]])  # a stray touch
+    assert "The drawing changed" in page.inner_text("#result")
     page.click("#undo")
     assert page.evaluate(INK_PIXELS) > 0, "the picture did not come back"
+    assert "The drawing changed" not in page.inner_text("#result"), "the answer on screen is the picture's again"
+    assert page.inner_text("#answer") == "3"
     page.click("#predict")
     assert wait_for_answer(page) == "3"
     assert "image" in sent[-1] and "strokes" not in sent[-1]

@@ -48,6 +48,18 @@ export class DrawingPad {
     return this.picture === null && this.strokes.length === 0;
   }
 
+  /** What is on the pad now, to recognise later with shows(): the picture and the stroke objects themselves. */
+  snapshot() {
+    return { picture: this.picture, strokes: [...this.strokes] };
+  }
+
+  /** Whether the pad holds exactly what snapshot() saw (an Undo can bring a drawing back to it). */
+  shows(snapshot) {
+    const { picture, strokes } = snapshot;
+    const same = strokes.length === this.strokes.length && strokes.every((stroke, i) => stroke === this.strokes[i]);
+    return same && picture === this.picture;
+  }
+
   /** The strokes as the API wants them: [[[x, y], ...], ...]. */
   strokePoints() {
     return this.strokes.map((stroke) => stroke.points);

@@ -67,6 +67,8 @@ const pad = new DrawingPad($("pad"), {
 let liveTimer = 0;
 let request = null; // the AbortController of the prediction in flight
 let importing = 0; // the number of the latest import: an earlier one that finishes later is dropped
+// The answer on screen: the drawing it was read from (pad.snapshot()) and how to draw its boxes again.
+let answered = null;
 
 function choiceName() {
   return document.querySelector('input[name="mode"]:checked').value;
@@ -118,7 +120,7 @@ function cancelRequest() {
   ui.cancelBusy();
 }
 
-/** The drawing on screen is no longer the one the answer on screen is for. */
+/** The drawing on screen changed: the answer on screen is out of date, or (after an Undo) current again. */
 function drawingChanged() {
   cancelRequest(); // an answer for the drawing before this change would be stale
   updatePlaceholder();
@@ -127,6 +129,9 @@ function drawingChanged() {
   } else if (["error", "idle"].includes($("result").dataset.state)) {
     // No answer on screen (an error, or Undo bringing back what Esc cleared): the drawing waits to be read.
     ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
+  } else if (answerIsCurrent()) {
+    ui.markCurrent(); // an Undo took back what changed the drawing: the answer is its answer again
+    answered.showBoxes();
   } else {
     ui.markStale(
       $("live").checked
@@ -134,6 +139,10 @@ function drawingChanged() {
         : "The drawing changed after this answer: press Predict to read it again.",
     );
   }
+}
+
+function answerIsCurrent() {
+  return answered !== null && $("result").dataset.state === "done" && pad.shows(answered.drawing);
 }
 
 // What the page adds to an answer in words: a rejection, or several pieces where one character was expected.
@@ -157,7 +166,7 @@ function advice(answer) {
   return null;
 }
 
-function showAnswer(answer, sentSize) {
+function showAnswer(answer, sentSize, drawing) {
   // A box is labelled as the reading spells its character, as the chips are; a character the model rejected is
   // still read (the answer line has it): its box says so with a "?".
   const spelled = ui.spelledCharacters(answer);
@@ -173,9 +182,14 @@ function showAnswer(answer, sentSize) {
   };
   // The boxes belong to the best reading; another reading chosen may split the ink differently.
   const best = answer.text ?? answer.alternatives?.[0]?.text; // a line rejected as a whole has no text
-  const onChoose = (reading) => showBoxes(reading === best);
+  let chosen = best;
+  const onChoose = (reading) => {
+    chosen = reading;
+    showBoxes(reading === best);
+  };
   ui.showResult(answer, { advice: advice(answer), rejectedAs: choice().name, onChoose });
   showBoxes(answer.mode === "text");
+  answered = { drawing, showBoxes: () => showBoxes(answer.mode === "text" && chosen === best) };
 }
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
@@ -193,11 +207,12 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
   );
   if (reveal) ui.reveal(); // on a phone the result is below the pad: show that it is being read, and then the answer
   const sentSize = { ...pad.size }; // the boxes come back in these coordinates
+  const drawing = pad.snapshot(); // a change to it cancels this request, so an answer is for it
   try {
     const answer = await predict(API_URL, requestBody(), { signal: current.signal });
     if (request !== current) return;
     request = null;
-    showAnswer(answer, sentSize);
+    showAnswer(answer, sentSize, drawing);
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
     request = null;
@@ -225,7 +240,7 @@ function reset() {
 function undo() {
   if (!pad.undo()) return;
   drawingChanged();
-  if (!pad.isEmpty()) scheduleLive();
+  if (!pad.isEmpty() && !answerIsCurrent()) scheduleLive();
 }
 
 async function importFile(file) {
@@ -254,6 +269,7 @@ async function importFile(file) {
 // A new mode or reading context: the answer on screen was read another way.
 function readingChanged() {
   cancelRequest(); // an answer for the other mode would overwrite this one's prompt
+  answered = null; // the answer on screen, if any, was read the other way
   updatePlaceholder();
   updateModeHelp();
   pad.setBoxes([]);

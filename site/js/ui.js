@@ -89,6 +89,11 @@ export function markStale(message) {
   setStale(true);
 }
 
+/** The drawing is back to the one the answer on screen is for (an Undo of what changed it). */
+export function markCurrent() {
+  setStale(false);
+}
+
 /** An error in plain words; a Retry button where trying again may help; the technical detail folded away. */
 export function showError(message, { detail = "", onRetry = null } = {}) {
   setState("error");
