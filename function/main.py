@@ -45,10 +45,9 @@ HERE = Path(__file__).resolve().parent
 MODELS_DIR = Path(
     os.environ.get("MODELS_DIR") or (HERE / "models" if (HERE / "models").is_dir() else HERE.parent / "models")
 )
-ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET",)}
+ROUTES = {"/": ("POST",), "/predict": ("POST",), "/health": ("GET", "HEAD")}  # and OPTIONS on each
 CORS_HEADERS = (
     ("Vary", "Origin"),
-    ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
     ("Access-Control-Allow-Headers", "Content-Type"),
     ("Access-Control-Max-Age", "3600"),
 )
@@ -109,7 +108,7 @@ def predict(request: flask.Request) -> flask.Response:
     size = len(response.get_data())
     if response.status_code == 413:  # streamed: functions-framework then leaves the rest of the body unread
         response.response = iter([response.get_data()])
-    response.headers.extend(_cors_headers(request.headers.get("Origin")))
+    response.headers.extend(_cors_headers(request.headers.get("Origin"), request.path))
     response.headers.extend(ANSWER_HEADERS)
     _log_request(request, response.status_code, size, facts, time.perf_counter() - started)
     return response
@@ -152,10 +151,10 @@ def _route(request: flask.Request, facts: dict) -> flask.Response:
         response = flask.Response(status=204)
         del response.headers["Content-Type"]  # no body, so no type
         return response
-    if request.method not in ROUTES[path] and not (request.method == "HEAD" and "GET" in ROUTES[path]):
+    if request.method not in ROUTES[path]:
         allowed = ", ".join(ROUTES[path])
         message = f"{path} accepts {allowed}, not {request.method}"
-        raise ApiError(405, "method_not_allowed", message, headers={"Allow": f"{allowed}, OPTIONS"})
+        raise ApiError(405, "method_not_allowed", message, headers={"Allow": _methods(path)})
     if path == "/health":
         return _health()
     if not registry.names:
@@ -211,6 +210,12 @@ def _read_body(request: flask.Request) -> tuple[bytes, dict, dict]:
         raise ApiError(413, "form_too_large", message) from exc
     except HTTPException as exc:
         raise ApiError(400, "bad_request", f"the multipart body could not be read ({exc.description})") from exc
+    if body and not form and not files:  # werkzeug skips what it cannot read: say so, not "missing image"
+        message = (
+            "no part of the multipart body could be read: check the boundary in its Content-Type, each part's "
+            "Content-Disposition with a name, and the closing --boundary-- (curl -F image=@digit.png does all three)"
+        )
+        raise ApiError(400, "bad_request", message)
     return b"", _once(form, "the form"), {name: f.read() for name, f in _once(files, "the form").items()}
 
 
@@ -260,14 +265,21 @@ def _json(payload: dict, status: int = 200) -> flask.Response:
     return flask.Response(json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json")
 
 
-def _cors_headers(origin: str | None) -> list[tuple[str, str]]:
+def _cors_headers(origin: str | None, path: str) -> list[tuple[str, str]]:
     """CORS for the origins in ALLOWED_ORIGINS (read at each request: a test or an operator may change it)."""
     allowed = _allowed_origins(os.environ.get("ALLOWED_ORIGINS", "*"))
+    headers = [*CORS_HEADERS, ("Access-Control-Allow-Methods", _methods(path))]
     if "*" in allowed:
-        return [("Access-Control-Allow-Origin", "*"), *CORS_HEADERS]
+        return [("Access-Control-Allow-Origin", "*"), *headers]
     if origin in allowed:
-        return [("Access-Control-Allow-Origin", origin), *CORS_HEADERS]
-    return list(CORS_HEADERS)
+        return [("Access-Control-Allow-Origin", origin), *headers]
+    return headers
+
+
+def _methods(path: str) -> str:
+    """The methods a path takes, as Allow and Access-Control-Allow-Methods list them (an unknown path: all)."""
+    methods = ROUTES.get(path.rstrip("/") or "/") or sorted({m for route in ROUTES.values() for m in route})
+    return ", ".join([*methods, "OPTIONS"])
 
 
 @functools.lru_cache(maxsize=8)

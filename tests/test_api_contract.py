@@ -214,8 +214,10 @@ def test_cors_on_answers_and_preflight(client, monkeypatch):
     )
     assert preflight.status_code == 204 and "Content-Type" not in preflight.headers  # no body
     assert preflight.headers["Access-Control-Allow-Origin"] == "https://site.example"
-    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert preflight.headers["Access-Control-Allow-Methods"] == "POST, OPTIONS"  # what /predict takes, not GET
     assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    health = client.options("/health", headers={"Origin": "https://site.example"})
+    assert health.headers["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
 
 
 def _png_header(width: int, height: int) -> bytes:
@@ -508,10 +510,46 @@ def test_a_transfer_coding_besides_chunked_is_refused_not_read_as_the_image(clie
     assert response.headers["Access-Control-Allow-Origin"]
 
 
-@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("POST", "/health", "GET")])
+@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", "/predict", "POST"), ("POST", "/health", "GET, HEAD")])
 def test_a_405_says_which_methods_are_allowed(client, method, path, allowed):
     response = client.open(path, method=method)
     assert response.status_code == 405 and response.headers["Allow"] == f"{allowed}, OPTIONS"
+    assert client.open(path, method=allowed.split(", ")[-1]).status_code != 405  # each one listed is taken
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--zz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nPNG...\r\n',  # no --zz--
+        b"--zz\r\nContent-Type: image/png\r\n\r\nPNG...\r\n--zz--\r\n",  # a part without a name
+        b'{"image": "..."}',  # JSON sent as multipart
+    ],
+)
+def test_a_multipart_body_that_cannot_be_read_is_a_bad_request_not_a_missing_image(client, body):
+    response = client.post("/predict", data=body, content_type="multipart/form-data; boundary=zz")
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_request"
+    assert "boundary" in response.json["error"]["message"]
+
+
+def test_an_image_sent_as_json_is_told_to_send_its_own_content_type(client):
+    response = client.post("/predict", data=SEVEN_PNG, content_type="application/json")
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_json"
+    assert "is a PNG image, not JSON" in response.json["error"]["message"]
+    assert "image/png" in response.json["error"]["message"]
+
+
+@pytest.mark.parametrize("prefix", ["DATA:image/png;base64,", " data:image/png;base64,", "Data:image/png;base64,"])
+def test_a_data_url_is_read_whatever_the_case_of_its_scheme_and_around_it(client, prefix):
+    image = prefix + base64.b64encode(SEVEN_PNG).decode() + "\n"
+    response = client.post("/predict", json={"image": image})
+    assert response.status_code == 200 and response.json["prediction"] == "7"
+
+
+def test_pen_points_with_a_time_and_a_pressure_fit_the_limits_of_plain_points(client):
+    """Extra numbers per point are ignored, and MAX_POINTS of them fit within the JSON body's limits."""
+    line = [[60 + 155 * i / MAX_POINTS, 60 + 175 * i / MAX_POINTS, i, 0.5] for i in range(MAX_POINTS - 2)]
+    response = client.post("/predict", json={"strokes": [line, [[215, 60, 0, 0.5], [125, 235, 1, 0.5]]]})
+    assert response.status_code == 200, response.json
 
 
 def test_an_unsupported_content_type_is_told_the_accepted_image_types(client):

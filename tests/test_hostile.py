@@ -250,6 +250,7 @@ def test_what_the_server_layer_refuses_is_json(server, raw, status, code):
     answer_status, headers, body = raw_answer(server, raw)
     assert answer_status == status and headers["Content-Type"] == "application/json"
     assert json.loads(body)["error"]["code"] == code
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"  # as the app's
 
 
 CHUNKED = b"POST /predict HTTP/1.1\r\nHost: x\r\nOrigin: " + ORIGIN.encode() + b"\r\nContent-Type: image/png\r\n"

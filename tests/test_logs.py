@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import os
 import re
 import subprocess
@@ -22,7 +23,7 @@ from test_hostile import raw_answer
 
 from conftest import MODELS_DIR
 from infra.run_local import free_port, function_command, wait_until_answering
-from recognizer.request_log import trace_fields
+from recognizer.request_log import severity_of, trace_fields
 
 PROJECT = "demo-project"
 TRACE = "105445aa7843bc8bf206b12000100000"
@@ -172,3 +173,12 @@ def test_a_span_id_is_logged_in_hex_and_only_when_valid(header, span):
     """X-Cloud-Trace-Context names the span in decimal; Cloud Logging wants 16 hex digits (googleapis/python-logging
     issue 942). Zero, 2**64 and more, and anything not decimal name no span."""
     assert trace_fields(header).get("logging.googleapis.com/spanId") == span
+
+
+@pytest.mark.parametrize(
+    ("status", "severity"),
+    [(200, logging.INFO), (404, logging.WARNING), (500, logging.ERROR), (501, logging.WARNING), (503, logging.ERROR)],
+)
+def test_only_faults_of_the_server_are_logged_as_errors(status, severity):
+    """501 is the answer to a client's transfer coding (unsupported_transfer_encoding): a warning, not a fault."""
+    assert severity_of(status) == severity

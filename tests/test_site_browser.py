@@ -791,6 +791,92 @@ def test_undoing_what_changed_a_text_answers_drawing_makes_the_answer_current_ag
     page.context.close()
 
 
+def test_an_out_of_date_answers_boxes_are_never_drawn_over_the_changed_drawing(site, browser):
+    """Choosing a reading draws its boxes only while the pad holds the drawing that was read."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
+    page.click("#predict")
+    assert wait_for_answer(page) == "HEX"
+    box = pad_box(page)
+    draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + box["height"] - 20) for i in range(30)]])
+    assert "The drawing changed" in page.inner_text("#result")
+    catch_box_labels(page)
+    readings = page.locator("#top button.reading")
+    readings.nth(1).click()
+    readings.nth(0).click()
+    assert page.evaluate("window.boxLabels") == []
+    assert page.evaluate(BOX_PIXELS) == 0
+    assert errors == []
+    page.context.close()
+
+
+def test_boxes_come_back_after_the_pad_is_resized_while_they_fit(site, browser, tmp_path):
+    """A picture's boxes are in its own pixels: they fit at any pad size and stay. Strokes' boxes go while the pad
+    has another size and come back when it is back at the size the drawing was read at (a phone turned and back)."""
+    word = Image.new("L", (600, 300), 255)
+    for i, digit in enumerate("42"):
+        word.paste(digit_image(digit, 300), (i * 300, 0))
+    png = tmp_path / "forty-two.png"
+    word.save(png)
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    page.set_input_files("#file", str(png))
+    assert wait_for_answer(page) == "42"
+    assert page.evaluate(BOX_PIXELS) > 0
+    width = pad_box(page)["width"]
+    page.set_viewport_size({"width": 800, "height": 800})
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    assert page.evaluate(BOX_PIXELS) > 0, "the picture's boxes went with the resize"
+
+    page.set_viewport_size(DESKTOP["viewport"])
+    page.click("#clear")
+    draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
+    page.click("#predict")
+    assert wait_for_answer(page) == "HEX"
+    assert page.evaluate(BOX_PIXELS) > 0
+    page.set_viewport_size({"width": 800, "height": 800})
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    assert page.evaluate(BOX_PIXELS) == 0  # they would sit off the rescaled strokes
+    page.set_viewport_size(DESKTOP["viewport"])
+    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width == {width}")
+    assert page.evaluate(BOX_PIXELS) > 0, "back at the size the strokes were read at, the boxes fit again"
+    assert errors == []
+    page.context.close()
+
+
+def test_keyboard_focus_on_a_control_that_goes_away_moves_to_predict(site, browser):
+    """An offer pressed with the keyboard, and Esc pressed on a reading, take away the control that had the focus:
+    the focus goes to Predict, not back to the top of the page."""
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    draw_with_mouse(page, layout([DIGITS["4"], DIGITS["2"]], pad_box(page), height_share=0.45))
+    page.click("#predict")
+    wait_for_answer(page)
+    page.focus("#notice-actions button >> nth=0")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('answer').textContent === '42'")
+    assert page.evaluate("document.activeElement.id") == "predict"
+
+    page.focus("#top button.reading >> nth=0")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.id") == "predict"
+    assert errors == []
+    page.context.close()
+
+
+def test_a_reading_scheduled_by_live_recognition_is_not_sent_once_it_is_turned_off(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page.check("#live")
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/predict" in request.url else None)
+    draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
+    page.uncheck("#live")  # within the live delay after the stroke
+    page.wait_for_timeout(1500)
+    assert sent == []
+    assert errors == []
+    page.context.close()
+
+
 def test_a_new_stroke_marks_the_answer_at_once_and_live_recognition_replaces_it(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     box = answer_then(page, DIGITS["7"])

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .decode import decode_levels, decode_region, working_side
+from .decode import decode_levels, decode_region, sniff_image_format, working_side
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
-from .preprocess import PROFILES, ink_box, to_ink
+from .preprocess import MIN_INK_SHARE, PROFILES, ink_box, to_ink
 from .segment import Runs, count_characters, count_grouped, find_runs
 from .strokes import draw_strokes, parse_strokes
 
@@ -155,6 +155,12 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
         try:
             payload = json.loads(body, object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+            if image_format := sniff_image_format(body):
+                message = (
+                    f"the body is a {image_format} image, not JSON: send it with its own Content-Type "
+                    f'(one of {", ".join(IMAGE_TYPES)}), or as base64 in {{"image": ...}}'
+                )
+                raise ApiError(400, "bad_json", message) from exc
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
@@ -243,7 +249,8 @@ def _json_job(payload: dict, query: dict, models: tuple[str, ...]) -> Job:
 
 
 def _base64(text: str) -> bytes:
-    if text.startswith("data:"):
+    text = text.strip()
+    if text[:5].lower() == "data:":  # URL schemes are case-insensitive (RFC 3986)
         header, _, text = text.partition(",")
         if ";base64" not in header:
             raise ApiError(400, "bad_base64", "the data: URL must be base64-encoded (data:image/png;base64,...)")
@@ -451,7 +458,11 @@ def probability(p: float) -> float:
 
 
 def _nothing_drawn() -> ApiError:
-    return ApiError(422, "nothing_drawn", "no ink was found in the image; draw or photograph a character")
+    message = (
+        "no ink was found in the image, or only specks (writing must span at least "
+        f"{MIN_INK_SHARE * 100:g} % of the image's long side); draw or photograph a character, large enough to see"
+    )
+    return ApiError(422, "nothing_drawn", message)
 
 
 def _top(p: np.ndarray, labels: list[str]) -> list[dict]:

@@ -160,7 +160,7 @@ def _decoded(data: bytes, draft, finish, limit: int = MAX_DECODED_BYTES):
             413, "image_too_large", f"the image declares too many pixels; the limit is {MAX_PIXELS:,}"
         ) from exc
     except UnidentifiedImageError as exc:
-        other = _other_format(data)
+        other = sniff_image_format(data)
         if other:
             raise _unsupported(other) from exc
         raise ApiError(400, "bad_image", "the body is not an image; send a PNG, JPEG, WebP, BMP or GIF file") from exc
@@ -232,8 +232,8 @@ def _document_format(data: bytes) -> str | None:
     return None
 
 
-def _other_format(data: bytes) -> str | None:
-    """The format another Pillow plugin recognises from the first bytes (to name it in a 415), without parsing."""
+def sniff_image_format(data: bytes) -> str | None:
+    """The format a Pillow plugin recognises from the first bytes (to name it in an error), without parsing."""
     Image.init()
     prefix = data[:16]
     for name, (_, accept) in Image.OPEN.items():

@@ -120,6 +120,11 @@ def request_line(head: bytes) -> tuple[str | None, str | None]:
     return None, None
 
 
+CLIENT_CAUSED_5XX = frozenset({501})  # unsupported_transfer_encoding: the client's coding, no fault here
+
+
 def severity_of(status: int) -> int:
     """Server faults are errors, client mistakes warnings, answers info."""
-    return logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
+    if status >= 500 and status not in CLIENT_CAUSED_5XX:
+        return logging.ERROR
+    return logging.WARNING if status >= 400 else logging.INFO

@@ -117,6 +117,7 @@ def error_bytes(status: int, code: str, message: str) -> bytes:
     body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode()
     reason = _REASONS.get(status, "Error")
     head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    head += "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"  # as main.ANSWER_HEADERS, on every answer
     return (head + "Connection: close\r\n\r\n").encode() + body
 
 

@@ -28,7 +28,8 @@ MAX_DRAWN_POINTS = 4_000  # each point costs a segment and maybe a disc; beyond 
 # JSON separators (',' and ':') a request can need: strokes at their limits and a few fields. Every element
 # of a JSON list or object but one needs a separator, so counting them before parsing bounds json.loads'
 # work: 10 MB of tiny lists would cost it about 0.8 CPU-s and 150 MB. (Deep nesting stops at Python's limit.)
-MAX_JSON_SEPARATORS = 2 * MAX_POINTS + MAX_STROKES + 64
+MAX_NUMBERS_PER_POINT = 4  # x, y and what a pen event adds (a time, a pressure), which is ignored
+MAX_JSON_SEPARATORS = MAX_NUMBERS_PER_POINT * MAX_POINTS + MAX_STROKES + 64
 PEN_SHARE = 0.1  # line width as a share of the character size
 SINGLE_SIZE = 160  # a single character is drawn this large (px, long side)
 # A line of text is drawn this tall (px), and at most MAX_WORK_WIDTH long, as an image of a line is worked
@@ -45,7 +46,8 @@ def check_json_structure(body: bytes) -> None:
             413,
             "json_too_complex",
             f"the JSON body has {separators:,} commas and colons; a request needs at most "
-            f"{MAX_JSON_SEPARATORS:,} ({MAX_POINTS:,} points in {MAX_STROKES} strokes)",
+            f"{MAX_JSON_SEPARATORS:,} ({MAX_POINTS:,} points of up to {MAX_NUMBERS_PER_POINT} numbers in "
+            f"{MAX_STROKES} strokes)",
         )
 
 
@@ -71,7 +73,8 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
         if points:
             parsed.append(np.array(points, np.float64))
     if parsed and _is_a_dot(np.concatenate(parsed), max(width or 0, height or 0)):
-        raise ApiError(422, "nothing_drawn", "the drawing is only a dot; draw a whole character")
+        message = f"the drawing is only a dot (under {MIN_INK_SHARE * 100:g} % of the canvas); draw a whole character"
+        raise ApiError(422, "nothing_drawn", message)
     return parsed
 
 

@@ -7,11 +7,12 @@ const PICTURE_MARGIN = 8; // CSS px around an imported picture
 const MIN_STEP = 1; // CSS px between two kept points
 
 export class DrawingPad {
-  constructor(canvas, { onStrokeStart = () => {}, onStrokeEnd = () => {} } = {}) {
+  constructor(canvas, { onStrokeStart = () => {}, onStrokeEnd = () => {}, onResize = () => {} } = {}) {
     this.canvas = canvas;
     this.context = canvas.getContext("2d");
     this.onStrokeStart = onStrokeStart;
     this.onStrokeEnd = onStrokeEnd;
+    this.onResize = onResize; // after the pad's size changed (its boxes are gone: the page may draw them again)
     this.penWidth = 14;
     // [{ width, points: [[x, y], ...], drawn }]: `drawn` is the stroke as drawn, with the pad's size then, so a
     // resize scales from it and a phone turned there and back gets its drawing back exactly.
@@ -204,7 +205,8 @@ export class DrawingPad {
     const rect = this.canvas.getBoundingClientRect();
     if (rect.width === 0 || rect.height === 0) return;
     const old = this.size;
-    if (old.width && (rect.width !== old.width || rect.height !== old.height)) {
+    const resized = old.width && (rect.width !== old.width || rect.height !== old.height);
+    if (resized) {
       // From each stroke as drawn, one factor for both axes, the smaller: the drawing keeps its shape and stays on
       // the pad, and scaling never compounds (turned there and back, a phone shows the drawing as it was).
       for (const stroke of [...this.strokes, ...(this.cleared?.strokes ?? [])]) {
@@ -224,6 +226,7 @@ export class DrawingPad {
     this.canvas.width = Math.round(rect.width * ratio);
     this.canvas.height = Math.round(rect.height * ratio);
     this.redraw();
+    if (resized) this.onResize();
   }
 
   #pictureFit() {

@@ -62,6 +62,9 @@ const pad = new DrawingPad($("pad"), {
     drawingChanged();
   },
   onStrokeEnd: () => scheduleLive(),
+  onResize: () => {
+    if (answerIsCurrent()) answered.showBoxes(); // a picture's boxes, or the strokes' back at the size they were read at
+  },
 });
 
 let liveTimer = 0;
@@ -128,7 +131,7 @@ function drawingChanged() {
     ui.showIdle(choice().prompt);
   } else if (["error", "idle"].includes($("result").dataset.state)) {
     // No answer on screen (an error, or Undo bringing back what Esc cleared): the drawing waits to be read.
-    ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
+    ui.showIdle(waitingPrompt());
   } else if (answerIsCurrent()) {
     ui.markCurrent(); // an Undo took back what changed the drawing: the answer is its answer again
     answered.showBoxes();
@@ -139,6 +142,12 @@ function drawingChanged() {
         : "The drawing changed after this answer: press Predict to read it again.",
     );
   }
+}
+
+/** What the page says while a drawing waits to be read. */
+function waitingPrompt() {
+  const name = choice().name;
+  return $("live").checked ? `The drawing is read as ${name} when you pause.` : `Press Predict to read the drawing as ${name}.`;
 }
 
 function answerIsCurrent() {
@@ -177,7 +186,7 @@ function showAnswer(answer, sentSize, drawing) {
   const boxesFit = () =>
     pad.picture !== null || (pad.size.width === sentSize.width && pad.size.height === sentSize.height);
   const showBoxes = (shown) => {
-    const fit = shown && boxesFit();
+    const fit = shown && boxesFit() && pad.shows(drawing); // never over another drawing than the one read
     if (!pad.isDrawing()) pad.setBoxes(fit ? boxes : [], fit ? words : []);
   };
   // The boxes belong to the best reading; another reading chosen may split the ink differently.
@@ -246,6 +255,7 @@ function undo() {
 async function importFile(file) {
   if (!file) return;
   cancelRequest();
+  ui.markStale("Loading the new picture…"); // at once: a large photo takes a moment to decode
   const number = ++importing;
   let picture;
   try {
@@ -275,7 +285,7 @@ function readingChanged() {
   pad.setBoxes([]);
   if (pad.isEmpty()) ui.showIdle(choice().prompt);
   else if ($("live").checked) runPrediction({ quiet: true });
-  else ui.showIdle(`Press Predict to read the drawing as ${choice().name}.`);
+  else ui.showIdle(waitingPrompt());
 }
 
 function switchTo(name) {
@@ -290,6 +300,7 @@ $("undo").addEventListener("click", undo);
 $("clear").addEventListener("click", reset);
 $("pen-width").addEventListener("input", updatePenWidth);
 $("live").addEventListener("change", () => {
+  clearTimeout(liveTimer); // turned off: a reading scheduled by the last stroke is not sent
   if ($("live").checked && !pad.isEmpty()) runPrediction({ quiet: true });
 });
 for (const radio of document.querySelectorAll('input[name="mode"], input[name="context"]')) {

@@ -27,6 +27,28 @@ let promptBeforeBusy = "";
 let slowTimer = 0;
 let focusBeforeBusy = null;
 
+/**
+ * Runs `update`, which may hide or replace the result panel's controls. If the keyboard focus was on one of them
+ * (a reading, an offer, Try again) and is gone with it, it goes to Predict: left on the page's body, a keyboard user
+ * would have to find their way back from the top.
+ */
+function keepingFocus(update) {
+  const before = document.activeElement;
+  const inPanel = before !== null && $("result-card").contains(before);
+  update();
+  const now = document.activeElement;
+  const lost = now === null || now === document.body || !now.isConnected || !now.checkVisibility();
+  if (inPanel && lost) {
+    if ($("predict").disabled) focusBeforeBusy = $("predict"); // busy: Predict takes it back once the answer is in
+    else $("predict").focus();
+  }
+}
+
+/** A show* function that keeps the keyboard focus (keepingFocus). */
+function focusKept(show) {
+  return (...args) => keepingFocus(() => show(...args));
+}
+
 /** data-state on #result: idle | busy | done | error (also used by the styles). */
 function setState(state) {
   const busy = state === "busy";
@@ -45,7 +67,7 @@ function setStale(stale) {
   $("stale").hidden = !stale;
 }
 
-export function showIdle(prompt) {
+export const showIdle = focusKept((prompt) => {
   setState("idle");
   setStale(false);
   $("prompt").textContent = prompt;
@@ -53,10 +75,10 @@ export function showIdle(prompt) {
   $("answer-block").hidden = true;
   $("details").hidden = true;
   $("error").hidden = true;
-}
+});
 
 /** A request has started: say so in the prompt, with progress, and keep the button from sending it twice. */
-export function showBusy(prompt, slowPrompt) {
+export const showBusy = focusKept((prompt, slowPrompt) => {
   const state = $("result").dataset.state;
   if (state !== "busy") {
     stateBeforeBusy = state;
@@ -70,7 +92,7 @@ export function showBusy(prompt, slowPrompt) {
   slowTimer = setTimeout(() => {
     $("prompt").textContent = slowPrompt;
   }, SLOW_MS);
-}
+});
 
 /** A cancelled request: back to what was shown before it. */
 export function cancelBusy() {
@@ -95,7 +117,7 @@ export function markCurrent() {
 }
 
 /** An error in plain words; a Retry button where trying again may help; the technical detail folded away. */
-export function showError(message, { detail = "", onRetry = null } = {}) {
+export const showError = focusKept((message, { detail = "", onRetry = null } = {}) => {
   setState("error");
   setStale(false);
   $("prompt").hidden = true;
@@ -108,7 +130,7 @@ export function showError(message, { detail = "", onRetry = null } = {}) {
   $("retry").hidden = !onRetry;
   $("retry").onclick = onRetry;
   $("error").hidden = false;
-}
+});
 
 /**
  * Each character as the reading spells it (a word's case settled, as in `text`: "hello", where the model's own labels
@@ -126,7 +148,7 @@ export function spelledCharacters(answer) {
  * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
  * when a text reading is chosen.
  */
-export function showResult(answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) {
+export const showResult = focusKept((answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) => {
   const text = answer.mode === "text";
   const characters = answer.characters ?? [];
   const rejected = answer.rejected === true; // text mode: every character was
@@ -191,7 +213,7 @@ export function showResult(answer, { advice = null, rejectedAs = "", onChoose = 
     (timing === undefined ? "" : `, ${Math.round(timing)} ms on the server`);
   $("details").hidden = false;
   fitAnswer();
-}
+});
 
 function setAnswer(value, inWords = false) {
   $("answer").textContent = value;
