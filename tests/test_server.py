@@ -95,6 +95,15 @@ def test_chunked_uploads_over_the_wire(server):
     assert status == 413 and body["error"]["code"] == "body_too_large"
 
 
+def test_a_body_over_the_limit_sent_whole_before_reading_gets_its_413(server):
+    """The function answers 413 from the Content-Length without reading the body. The connection then closes (the
+    answer says so), but only once the client is done sending: a client that writes the whole body before it reads
+    (urllib, http.client) gets the 413, not a reset connection."""
+    status, headers, body = call(server + "/predict", b"\0" * (MAX_BODY_BYTES + 1), "image/png")
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert headers["Connection"] == "close" and headers["Access-Control-Allow-Origin"]
+
+
 def test_concurrent_requests_all_answered_correctly(server):
     bodies = [(SEVEN_PNG, "image/png"), (json.dumps({"strokes": SEVEN}).encode(), "application/json")] * 40
     with ThreadPoolExecutor(max_workers=16) as pool:

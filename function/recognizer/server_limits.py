@@ -169,6 +169,7 @@ class Incoming:
         self.expects_continue = False
         self.draining = False  # refused: what still arrives is read and dropped until the connection closes
         self.drained = 0
+        self.body_unread = False  # a Content-Length over the limit: handed over without its body, for the app's 413
 
     def feed(self, chunk: bytes, now: float) -> None:
         self.data += chunk
@@ -215,6 +216,7 @@ class Incoming:
                 self.done = True
             elif int(value) > MAX_BODY_BYTES:
                 self.done = True  # the app answers 413 from the Content-Length without reading the body
+                self.body_unread = True
             else:
                 self.body_end = self.header_end + int(value)
 
@@ -247,11 +249,19 @@ class Incoming:
             self.chunk_total += size
 
     def request_bytes(self) -> bytes:
-        """The bytes for the parser, without `Expect: 100-continue`: this layer has already answered it."""
+        """The bytes for the parser, without `Expect: 100-continue`: this layer has already answered it.
+
+        A request whose body stays unread gets `Connection: close` as its first
+        header (gunicorn heeds the first): its answer then says the connection
+        closes, as it will, instead of announcing keep-alive.
+        """
         data = bytes(self.data)
         if self.expects_continue and self.header_end is not None:
             head = _EXPECT_CONTINUE.sub(b"", data[: self.header_end])
             data = head + data[self.header_end :]
+        if self.body_unread:
+            line_end = data.find(b"\r\n") + 2
+            data = data[:line_end] + b"Connection: close\r\n" + data[line_end:]
         return data
 
 
@@ -326,8 +336,18 @@ if ThreadWorker is not None:
             self._receive(conn, b"")
 
         def finish_request(self, conn, fs) -> None:
-            """Bytes the client sent behind the answered request (pipelining) start the next one here, not in a thread."""
+            """Bytes the client sent behind the answered request (pipelining) start the next one here, not in a thread.
+
+            After the app's 413 for a Content-Length over the limit, the body is
+            still arriving: it is read and dropped for a while, as after a refusal,
+            so the client gets to read the answer.
+            """
             self.serving -= 1
+            if getattr(conn, "body_unread", False):
+                conn.body_unread = False
+                self._receive(conn, b"")
+                self._linger(conn, self.receiving[conn])
+                return
             if fs.done() and not fs.cancelled() and fs.exception() is None and fs.result() is True and self.alive:
                 leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take_rest()
                 if leftover:
@@ -430,6 +450,7 @@ if ThreadWorker is not None:
             conn.parser.unreader.sock = ReceivedSocket(conn.sock, data, deadline)
             conn.data_ready = True
             conn.trim_after = len(data) > TRIM_AFTER_BYTES
+            conn.body_unread = incoming.body_unread
             self.serving += 1
             self.large_since_trim |= conn.trim_after
             self.enqueue_req(conn)
@@ -463,9 +484,17 @@ if ThreadWorker is not None:
             )
             self.receiving_bytes -= len(incoming.data)
             incoming.data = bytearray()
-            incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
             try:
                 conn.sock.send(answer)
+            except OSError:
+                self._close(conn)
+                return
+            self._linger(conn, incoming)
+
+        def _linger(self, conn, incoming: Incoming) -> None:
+            """The answer sent: half-close, then read and drop what arrives for LINGER_S (at most LINGER_BYTES)."""
+            incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
+            try:
                 conn.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 self._close(conn)
