@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from test_api_contract import SEVEN
 from test_golden import HI  # "HI" in strokes: two uprights with a bar, then an upright
 
 from conftest import DATA_DIR, MODELS_DIR, needs_data
@@ -17,6 +18,7 @@ from recognizer.preprocess import to_ink
 from recognizer.segment import label_components
 from recognizer.strokes import parse_strokes, render_strokes
 from training.data import CHARACTER_LABELS
+from training.synthetic import font_strokes
 
 MAX_LM_BYTES = 2_000_000  # issue 14's limit: the n-grams (1.67 MB) and the lexicon (0.25 MB)
 
@@ -474,3 +476,53 @@ def test_readings_the_lines_case_makes_the_same_are_one():
     merged = reader._merged(readings)
     assert [r.text for r in merged] == ["born mom", "born Mom"]
     assert merged[0].score == pytest.approx(-1.0 + np.log(2))
+
+
+def _bars_and_dots(dots: list[tuple[int, int]]) -> np.ndarray:
+    """Two letter-sized bars 100 px tall (x 100-110 and 140-150, y 50-150) and 10 px dots at the given corners."""
+    ink = np.zeros((300, 400), np.float32)
+    ink[50:150, 100:110] = ink[50:150, 140:150] = 1.0
+    for x, y in dots:
+        ink[y : y + 10, x : x + 10] = 1.0
+    return ink
+
+
+@pytest.mark.parametrize(
+    ("dots", "kept"),
+    [
+        ([(300, 100)], 2),  # a tap 1.5 letter heights right of the writing: dropped
+        ([(120, 210)], 2),  # 0.6 below the writing: dropped
+        ([(120, 190)], 3),  # 0.4 below: as near as an i's dot may be, kept
+        ([(100, 20)], 3),  # an i's dot 0.2 above its stem: kept
+        ([(160, 55)], 3),  # a dot beside the writing: kept
+        ([(300, 100), (100, 20)], 3),  # the tap goes, the i's dot stays
+    ],
+)
+def test_a_dot_that_stands_apart_from_the_writing_is_dropped(dots, kept):
+    ink = _bars_and_dots(dots)
+    runs = reader.find_runs(ink > 0)
+    left, rest = reader.drop_stray_dots(ink, runs)
+    assert rest.count == kept and len(rest.boxes()) == kept
+    assert int((left > 0).sum()) == 2 * 1000 + 100 * (kept - 2)  # the dropped dots' pixels are gone, no others
+    assert rest.count == runs.count or reader.find_runs(left > 0).boxes() == rest.boxes()
+
+
+def test_dots_alone_are_not_dropped():
+    ink = np.zeros((100, 100), np.float32)
+    ink[10:20, 10:20] = ink[70:80, 70:80] = 1.0
+    left, rest = reader.drop_stray_dots(ink, reader.find_runs(ink > 0))
+    assert rest.count == 2 and (left == ink).all()
+
+
+def test_a_stray_tap_apart_from_the_writing_is_not_read(client):
+    """A tap on the pad well apart from a word (or a digit) is left out, not read as a character: HEX with a tap to
+    its right read as HELLO, and a 7 with a tap in a corner was framed with the tap and said to have 2 parts."""
+    word = font_strokes("HEX", np.random.default_rng(3), height=80, canvas=(800, 300))
+    right = max(x for stroke in word["strokes"] for x, _ in stroke) + 60
+    word["strokes"].append([[right, 150]])
+    answer = _post(client, {**word, "model": "characters", "mode": "text"}).json
+    assert answer["text"] == "HEX" and len(answer["characters"]) == 3
+
+    seven = {"strokes": [*SEVEN, [[380, 380]]], "width": 400, "height": 400}
+    answer = _post(client, seven).json
+    assert answer["prediction"] == "7" and answer["pieces"] == 1

@@ -1072,6 +1072,30 @@ def test_a_word_in_context_marks_no_character_unsure_and_says_what_each_reads_as
     page.context.close()
 
 
+def test_what_the_models_tell_apart_is_learnt_after_the_first_answer_if_the_service_was_down_at_load(site, browser):
+    """The Character mode's note on case comes from /health; unreachable when the page loaded, it is asked again
+    once an answer shows the service is up."""
+    context = browser.new_context(**DESKTOP)
+    asked = []
+
+    def health(route):
+        asked.append(route.request.url)
+        route.abort() if len(asked) == 1 else route.continue_()
+
+    context.route("**/health", health)
+    page = context.new_page()
+    page.goto(site["url"])
+    page.wait_for_function("document.getElementById('result').dataset.state === 'idle'")
+    choose(page, "character")
+    assert "tells apart" not in page.inner_text("#mode-help")
+    draw_with_mouse(page, layout([LETTERS["A"]], pad_box(page)))
+    page.click("#predict")
+    assert wait_for_answer(page) == "A"
+    page.wait_for_function("document.getElementById('mode-help').textContent.includes('tells apart')")
+    assert len(asked) == 2
+    context.close()
+
+
 def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     choose(page, "number")
@@ -1082,6 +1106,11 @@ def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser)
     assert page.is_hidden("#unsure")  # one word on it, not two
     assert page.locator("#characters li.rejected-char").all_inner_texts()[0].endswith("may not be a digit")
     assert page.locator("#notice-actions button").all_inner_texts() == ["Read as text"]
+    readings = page.locator("#top button.reading")
+    readings.nth(1).click()  # another reading: the marked characters, and the word on them, are the best one's
+    assert page.is_hidden("#notice") and page.is_hidden("#characters-block")
+    readings.nth(0).click()
+    assert page.is_visible("#notice")
     page.click("#notice-actions button >> nth=0")
     wait_for_answer(page)
     assert page.is_checked('input[name="mode"][value="text"]')
@@ -1186,6 +1215,18 @@ def test_every_state_passes_axe_and_the_screenshots(site, browser, tmp_path, dev
     assert wait_for_answer(page).startswith("error: No ink was found")
     found["error"] = axe_violations(page)
     assert found == {state: [] for state in found}
+    page.context.close()
+
+
+def test_while_an_imported_picture_is_read_the_prompt_says_picture(site, browser, tmp_path):
+    png = tmp_path / "three.png"
+    digit_image("3", 300).save(png)
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page.route(f"{site['api']}/predict", lambda route: None)  # held: never answered
+    page.set_input_files("#file", str(png))
+    page.wait_for_function("document.getElementById('result').dataset.state === 'busy'")
+    assert page.inner_text("#prompt") == "Reading the picture as a digit…"
+    assert errors == []
     page.context.close()
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.api import Job, find_character, find_ink, prepare, read
+from recognizer.api import Job, find_character, find_ink, find_writing, prepare, read
 from recognizer.inference import Model, ModelFileError, load_model
 from training.card import accuracy_report
 from training.data import CHARACTER_LABELS, DEFAULT_DATA_DIR, DataError, Split, load_emnist
@@ -53,7 +53,10 @@ def evaluate(tflite_path: Path, data_dir: Path) -> dict:
 
 def as_requested(model: Model, pngs: list[bytes]) -> np.ndarray:
     """The 28x28 inputs the function gives the model for single-character PNG requests."""
-    inputs = [prepare(model, [find_character(find_ink(read(Job(model.name, "single", image=png))))])[0] for png in pngs]
+    inputs = []
+    for png in pngs:
+        ink, _ = find_writing(find_ink(read(Job(model.name, "single", image=png))))
+        inputs.append(prepare(model, [find_character(ink)])[0])
     return np.stack(inputs)
 
 

@@ -34,7 +34,7 @@ from recognizer.decode import decode_image
 from recognizer.inference import load_model
 from recognizer.language_model import load_language_model
 from recognizer.preprocess import PROFILES, crop_to_ink, to_ink
-from recognizer.segment import label_components, segment_characters
+from recognizer.segment import find_runs, label_components, segment_characters
 from training.data import (
     CHARACTER_LABELS,
     DIGIT_LABELS,
@@ -195,7 +195,8 @@ class Prepared:
 def prepare(line: Line, model) -> Prepared:
     gray, scale = decode_image(line.png)
     ink = to_ink(gray)
-    lattice = reader.candidate_pieces(ink)
+    ink, runs = reader.drop_stray_dots(ink, find_runs(ink > 0))  # as recognizer.api.recognize reads a line
+    lattice = reader.candidate_pieces(ink, runs=runs)
     profile = PROFILES[model.profile]
     outputs = model.outputs(np.stack([profile(p.crop) for p in lattice.pieces]))
     probabilities, _ = model.decide(outputs)

@@ -3,7 +3,8 @@
 `read_request` turns the four input forms into one `Job`; `recognize` runs it
 through named stages, each a small function (docs/ARCHITECTURE.md):
 
-    read -> find_ink -> find_character / find_candidates -> prepare + Model.outputs / decide -> decode / decode_text -> Answer
+    read -> find_ink -> (closer) -> find_writing -> find_character / find_candidates -> prepare + Model.outputs /
+    decide -> decode / decode_text -> Answer
 
 Each client mistake raises ApiError with the status the contract names.
 """
@@ -29,7 +30,7 @@ from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
 from .preprocess import MIN_INK_SHARE, PROFILES, ink_box, to_ink
-from .segment import Runs, count_characters, count_grouped, find_runs
+from .segment import Runs, count_grouped, find_runs
 from .strokes import draw_strokes, parse_strokes
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -285,10 +286,11 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
     picture = read(job)
     decoded_at = time.perf_counter()
     ink = find_ink(picture)
+    runs = find_runs(ink > 0)
+    if text and job.image is not None:
+        picture, ink, runs = closer(job.image, picture, ink, runs)
+    ink, runs = find_writing(ink, runs)
     if text:
-        runs = find_runs(ink > 0)
-        if job.image is not None:
-            picture, ink, runs = closer(job.image, picture, ink, runs)
         lattice = find_candidates(ink, runs, _stroke_atoms(picture, ink))
         pieces = [Piece(c.box, c.crop) for c in lattice.pieces]
     else:
@@ -303,7 +305,7 @@ def recognize(job: Job, registry: ModelRegistry) -> Answer:
         decoded = decode_text(model, job.context, probabilities, rejected, fragments, lattice, picture, registry.folder)
     else:
         decoded = decode(model, probabilities[0], bool(rejected[0]))
-    pieces_found = len(decoded.characters) if text else count_characters(ink)
+    pieces_found = len(decoded.characters) if text else count_grouped(runs)
     shown = inputs if decoded.used is None else inputs[decoded.used]
     input_png = png_data_url(np.concatenate(list(shown), axis=1))
     timing_ms = {
@@ -355,6 +357,12 @@ def closer(data: bytes, picture: Picture, ink: np.ndarray, runs: Runs) -> tuple[
     near = Picture(*region)
     near_ink = to_ink(near.gray)
     return (near, near_ink, find_runs(near_ink > 0)) if near_ink.any() else (picture, ink, runs)
+
+
+def find_writing(ink: np.ndarray, runs: Runs | None = None) -> tuple[np.ndarray, Runs]:
+    """Stage 2c: (the ink, its runs) without the dots that stand apart from the writing (reader.drop_stray_dots);
+    `runs` are the ink's, where the caller has them."""
+    return reader.drop_stray_dots(ink, find_runs(ink > 0) if runs is None else runs)
 
 
 def find_character(ink: np.ndarray) -> Piece:

@@ -55,6 +55,7 @@ LABELS_PER_PIECE = 4  # the model's most probable labels tried for each candidat
 ALTERNATIVES = 5  # readings answered
 MAX_MERGE_GAP = 0.4  # atoms this many letter heights apart are never one character (Weights.gap: 17 nats)
 DOT_SHARE = 0.3  # a candidate within this share of the letter height both ways is a dot or a fragment
+STRAY_GAP = 0.5  # a dot this many letter heights from all other ink is a stray mark (a tap, a speck), not writing
 UPPER_GAPS = 75  # percentile of a line's gaps that a loose space is judged against ...
 MIN_UPPER_GAP = 0.1  # ... in letter heights, at least: letters that touch still leave room for a space
 MAX_LOOSE_SPACES = 3  # gaps between clear spaces read both with and without a space (the widest first)
@@ -190,6 +191,39 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None, runs: 
                     continue
             pieces.append(_piece(ink, atom_map, bounds, gaps, s, e, height))
     return Lattice(n, pieces, cuts, gaps, overlaps)
+
+
+def drop_stray_dots(ink: np.ndarray, runs: Runs) -> tuple[np.ndarray, Runs]:
+    """(ink, its runs) without the dots that stand apart from the writing: a stray tap on the pad, a speck on the
+    paper, a full stop written well after a word.
+
+    No character of either model is a lone dot, so such a piece could only be
+    misread, and a misread one costs more than itself: the search fits the
+    word around it (HEX and a tap to its right read as HELLO). A dot near
+    other ink (an i's or j's, wherever it drifted) stays for the search to merge.
+    """
+    if runs.count < 2:
+        return ink, runs
+    y0, x0, y1, x1 = runs.bounds()
+    height = letter_height(runs.boxes())
+    dot = (y1 - y0 <= DOT_SHARE * height) & (x1 - x0 <= DOT_SHARE * height)
+    if not dot.any():
+        return ink, runs
+    dots = np.flatnonzero(dot)
+    across = np.maximum(x0[dots, None] - x1[None, :], x0[None, :] - x1[dots, None])  # < 0 where they overlap
+    down = np.maximum(y0[dots, None] - y1[None, :], y0[None, :] - y1[dots, None])
+    gap = np.maximum(across, down).astype(float)  # between boxes, the larger of the two ways (0 or less: touching)
+    gap[np.arange(len(dots)), dots] = np.inf  # not from itself
+    stray = np.zeros(runs.count, bool)
+    stray[dots[gap.min(axis=1) >= STRAY_GAP * height]] = True
+    if not stray.any() or stray.all():
+        return ink, runs
+    keep = ~stray
+    on = keep[runs.component]  # the runs of the pieces kept, renumbered 0..kept-1 below
+    rest = Runs(
+        runs.rows[on], runs.starts[on], runs.ends[on], (np.cumsum(keep) - 1)[runs.component[on]], int(keep.sum())
+    )
+    return np.where(runs.paint(ink.shape, keep), ink, 0).astype(ink.dtype, copy=False), rest
 
 
 def letter_height(boxes: list) -> float:

@@ -163,7 +163,8 @@ function advice(answer) {
     // Every character rejected: the line as a whole is; some: the reading stands, with the marked ones.
     if (answer.rejected) return { text: current.nothing ?? current.rejected, offers: offers(current.otherwise ?? []) };
     const marked = (answer.characters ?? []).some((c) => c.rejected);
-    return marked && current.rejected ? { text: current.rejected, offers: offers(current.otherwise) } : null;
+    // About the best reading's marked characters: it goes with them when another reading is chosen.
+    return marked && current.rejected ? { text: current.rejected, offers: offers(current.otherwise), forBest: true } : null;
   }
   if (answer.pieces > 1) {
     return {
@@ -211,7 +212,7 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
   const current = new AbortController();
   request = current;
   ui.showBusy(
-    `Reading your drawing as ${choice().name}…`,
+    `Reading ${pad.picture ? "the picture" : "your drawing"} as ${choice().name}…`,
     "Still waiting for the recognition service: it may be starting up, which can take several seconds…",
   );
   if (reveal) ui.reveal(); // on a phone the result is below the pad: show that it is being read, and then the answer
@@ -222,6 +223,7 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
     if (request !== current) return;
     request = null;
     showAnswer(answer, sentSize, drawing);
+    if (!modelsKnown) learnModels();
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
     request = null;
@@ -371,12 +373,19 @@ document.addEventListener("keydown", (event) => {
 
 // What the characters model tells apart, and any model beyond the built-in choices, from the service's own
 // list (this also wakes it up): a model added to the function's models/ is offered with no edit here.
-health(API_URL).then((info) => {
-  const labels = info?.models?.characters?.labels;
-  if (Array.isArray(labels)) CHOICES.character.help += ` ${caseNote(labels)}`;
-  offerOtherModels(info?.models ?? {});
-  updateModeHelp();
-});
+// Asked again after the first answer if the service could not be reached when the page loaded.
+let modelsKnown = false;
+function learnModels() {
+  health(API_URL).then((info) => {
+    if (modelsKnown || !info?.models) return;
+    modelsKnown = true;
+    const labels = info.models.characters?.labels;
+    if (Array.isArray(labels)) CHOICES.character.help += ` ${caseNote(labels)}`;
+    offerOtherModels(info.models);
+    updateModeHelp();
+  });
+}
+learnModels();
 
 function offerOtherModels(models) {
   const offered = new Set(Object.values(CHOICES).map((c) => c.model));

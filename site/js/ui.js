@@ -144,8 +144,8 @@ export function spelledCharacters(answer) {
 }
 
 /**
- * An answer. `advice` ({text, offers: [{label, action}]}) is the page's word on it (a rejection, several
- * pieces); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
+ * An answer. `advice` ({text, offers: [{label, action}], forBest}) is the page's word on it (a rejection, several
+ * pieces; `forBest`: about the best reading's marked characters, shown only while that reading is chosen); `rejectedAs` names what a rejected single answer is not ("a digit"); `onChoose(text)` is called
  * when a text reading is chosen.
  */
 export const showResult = focusKept((answer, { advice = null, rejectedAs = "", onChoose = () => {} } = {}) => {
@@ -174,6 +174,7 @@ export const showResult = focusKept((answer, { advice = null, rejectedAs = "", o
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
 
   $("notice").hidden = !advice;
+  $("notice").dataset.forBest = String(Boolean(advice?.forBest));
   $("notice-text").textContent = advice?.text ?? "";
   $("notice-actions").replaceChildren(...(advice?.offers ?? []).map(offerButton));
 
@@ -299,6 +300,7 @@ function readingItem({ text, probability }, whole, chosen, onChoose) {
     $("confidence").textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
     $("characters-block").hidden = !best;
     $("unsure").hidden = !(best && $("unsure").dataset.forBest === "true");
+    if ($("notice").dataset.forBest === "true") $("notice").hidden = !best;
     fitAnswer();
     onChoose(text);
   });
