@@ -315,6 +315,14 @@ def pad_box(page) -> dict:
     return page.locator("#pad").bounding_box()
 
 
+def resize_pad(page, viewport: dict) -> None:
+    """Set the viewport, then wait until the pad has redrawn at its new size. Its layout width changes first; the
+    canvas's own width is set by its ResizeObserver, which redraws the pad (and its boxes) in the same turn."""
+    before = page.evaluate("document.getElementById('pad').width")
+    page.set_viewport_size(viewport)
+    page.wait_for_function(f"document.getElementById('pad').width != {before}")
+
+
 def wait_for_answer(page) -> str:
     """The answer shown once the prediction in flight ends, or 'error: <message>'."""
     page.wait_for_function("['done', 'error'].includes(document.getElementById('result').dataset.state)")
@@ -555,16 +563,15 @@ def test_boxes_are_drawn_only_at_the_size_the_drawing_was_read_at(site, browser)
     draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
     page.click("#predict")
     assert wait_for_answer(page) == "HEX"
-    width = pad_box(page)["width"]
     catch_box_labels(page)
     readings = page.locator("#top button.reading")
-    page.set_viewport_size({"width": 800, "height": 800})
-    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    resize_pad(page, {"width": 800, "height": 800})
     readings.nth(1).click()
     readings.nth(0).click()
     assert page.evaluate("window.boxLabels") == []
-    page.set_viewport_size(DESKTOP["viewport"])
-    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width == {width}")
+    resize_pad(page, DESKTOP["viewport"])
+    assert page.evaluate("window.boxLabels") == list("HEX")  # back at its size: drawn again at once
+    page.evaluate("window.boxLabels = []")
     readings.nth(1).click()
     readings.nth(0).click()
     assert page.evaluate("window.boxLabels") == list("HEX")
@@ -629,7 +636,7 @@ def test_the_service_rejects_an_image_with_no_ink(site, browser, tmp_path):
     Image.new("L", (64, 64), 255).save(blank)
     page, _ = open_page(browser, site["url"], **DESKTOP)
     page.set_input_files("#file", str(blank))
-    assert wait_for_answer(page) == "error: No ink was found in the image; draw or photograph a character."
+    assert wait_for_answer(page).startswith("error: No ink was found in the image, or only specks (writing must")
     page.context.close()
 
 
@@ -824,22 +831,18 @@ def test_boxes_come_back_after_the_pad_is_resized_while_they_fit(site, browser, 
     page.set_input_files("#file", str(png))
     assert wait_for_answer(page) == "42"
     assert page.evaluate(BOX_PIXELS) > 0
-    width = pad_box(page)["width"]
-    page.set_viewport_size({"width": 800, "height": 800})
-    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    resize_pad(page, {"width": 800, "height": 800})
     assert page.evaluate(BOX_PIXELS) > 0, "the picture's boxes went with the resize"
 
-    page.set_viewport_size(DESKTOP["viewport"])
+    resize_pad(page, DESKTOP["viewport"])
     page.click("#clear")
     draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
     page.click("#predict")
     assert wait_for_answer(page) == "HEX"
     assert page.evaluate(BOX_PIXELS) > 0
-    page.set_viewport_size({"width": 800, "height": 800})
-    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width != {width}")
+    resize_pad(page, {"width": 800, "height": 800})
     assert page.evaluate(BOX_PIXELS) == 0  # they would sit off the rescaled strokes
-    page.set_viewport_size(DESKTOP["viewport"])
-    page.wait_for_function(f"document.getElementById('pad').getBoundingClientRect().width == {width}")
+    resize_pad(page, DESKTOP["viewport"])
     assert page.evaluate(BOX_PIXELS) > 0, "back at the size the strokes were read at, the boxes fit again"
     assert errors == []
     page.context.close()
