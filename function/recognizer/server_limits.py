@@ -345,9 +345,10 @@ if ThreadWorker is not None:
             self.serving -= 1
             if getattr(conn, "body_unread", False):
                 conn.body_unread = False
-                self._receive(conn, b"")
-                self._linger(conn, self.receiving[conn])
-                return
+                if conn.sock.fileno() != -1:  # not already closed by the thread (a TLS error)
+                    self._receive(conn, b"")
+                    self._linger(conn, self.receiving[conn])
+                    return
             if fs.done() and not fs.cancelled() and fs.exception() is None and fs.result() is True and self.alive:
                 leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take_rest()
                 if leftover:
