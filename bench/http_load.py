@@ -97,6 +97,7 @@ def run_load(target: int | str, probe: Probe, concurrency: int, count: int, max_
                     connection.connect()
                 connection.sock.settimeout(connection.timeout)
                 connection.request("POST", path, probe.body, headers)
+                connection.sock.settimeout(patience())  # sending took some of it
                 response = connection.getresponse()
                 response.read()
                 if 200 <= response.status < 300:

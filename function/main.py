@@ -106,7 +106,9 @@ def predict(request: flask.Request) -> flask.Response:
         facts |= {"outcome": "internal", "detail": traceback.format_exc()}
         response = _json({"error": {"code": "internal", "message": "the function failed; please try again"}}, 500)
     size = len(response.get_data())
-    if response.status_code == 413:  # streamed: functions-framework then leaves the rest of the body unread
+    if response.status_code == 413 or (request.content_length or 0) > MAX_BODY_BYTES:
+        # Streamed: functions-framework then leaves the body unread (it reads any body left after the answer, and
+        # the server layer hands a declared body over the limit on without it, on any path).
         response.response = iter([response.get_data()])
     response.headers.extend(_cors_headers(request.headers.get("Origin"), request.path))
     response.headers.extend(ANSWER_HEADERS)

@@ -536,6 +536,17 @@ def test_an_image_sent_as_json_is_told_to_send_its_own_content_type(client):
     assert response.status_code == 400 and response.json["error"]["code"] == "bad_json"
     assert "is a PNG image, not JSON" in response.json["error"]["message"]
     assert "image/png" in response.json["error"]["message"]
+    tiff = client.post("/predict", data=b"II*\x00" + b"\x00" * 60, content_type="application/json")
+    assert tiff.json["error"]["message"].endswith("is a TIFF image, not JSON: send a PNG, JPEG, WebP, BMP or GIF file")
+
+
+@pytest.mark.parametrize(
+    ("canvas", "said"),
+    [({"width": 280, "height": 280}, "under 2 % of the canvas"), ({}, "all its points in one place")],
+)
+def test_a_drawing_that_is_only_a_dot_is_told_why(client, canvas, said):
+    response = client.post("/predict", json={"strokes": [[[60, 60]], [[60, 60]]], **canvas})
+    assert response.status_code == 422 and f"only a dot ({said})" in response.json["error"]["message"]
 
 
 @pytest.mark.parametrize("prefix", ["DATA:image/png;base64,", " data:image/png;base64,", "Data:image/png;base64,"])

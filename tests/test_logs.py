@@ -65,6 +65,8 @@ def served_log() -> tuple[list[tuple[str, int]], list[str]]:
         # Refused before the app sees them: by the server layer (the headers' size) and by the HTTP parser.
         sent.append(("headers too large", raw_answer(port, HUGE_HEADERS)[0]))
         sent.append(("not HTTP", raw_answer(port, b"GARBAGE\r\n\r\n")[0]))
+        unknown_coding = b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo\r\n\r\n"
+        sent.append(("transfer coding", raw_answer(port, unknown_coding)[0]))
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
@@ -102,8 +104,10 @@ def test_one_entry_per_request_with_what_an_operator_filters_on(served_log):
     sent, lines = served_log
     entries = request_entries(lines)
     assert [entry["httpRequest"]["status"] for entry in entries] == [status for _, status in sent]
-    assert [status for _, status in sent] == [200, 200, 200, 400, 404, 200, 431, 400]
-    health, canvas, strokes, bad, unknown, chunked, huge, garbage = entries
+    assert [status for _, status in sent] == [200, 200, 200, 400, 404, 200, 431, 400, 501]
+    health, canvas, strokes, bad, unknown, chunked, huge, garbage, coding = entries
+    assert coding["severity"] == "WARNING" and coding["outcome"] == "unsupported_transfer_encoding"  # the client's
+    assert "Traceback" not in coding["message"]
     assert huge["severity"] == "WARNING" and huge["outcome"] == "headers_too_large"
     assert huge["httpRequest"]["requestMethod"] == "GET" and huge["httpRequest"]["requestUrl"] == "/health"
     assert huge["httpRequest"]["remoteIp"] == "127.0.0.1" and huge["httpRequest"]["latency"].endswith("s")

@@ -496,6 +496,8 @@ def _bars_and_dots(dots: list[tuple[int, int]]) -> np.ndarray:
         ([(100, 20)], 3),  # an i's dot 0.2 above its stem: kept
         ([(160, 55)], 3),  # a dot beside the writing: kept
         ([(300, 100), (100, 20)], 3),  # the tap goes, the i's dot stays
+        ([(220, 50)], 2),  # 0.7 to the side of the writing: dropped
+        ([(300, 100), (312, 100)], 2),  # two taps side by side: they do not keep each other
     ],
 )
 def test_a_dot_that_stands_apart_from_the_writing_is_dropped(dots, kept):
@@ -507,11 +509,24 @@ def test_a_dot_that_stands_apart_from_the_writing_is_dropped(dots, kept):
     assert rest.count == runs.count or reader.find_runs(left > 0).boxes() == rest.boxes()
 
 
-def test_dots_alone_are_not_dropped():
-    ink = np.zeros((100, 100), np.float32)
-    ink[10:20, 10:20] = ink[70:80, 70:80] = 1.0
+def test_an_i_dotted_high_above_its_stem_keeps_its_dot_and_a_dot_as_far_beside_it_goes():
+    ink = np.zeros((300, 300), np.float32)
+    ink[150:250, 100:110] = 1.0  # a stem 100 px tall
+    ink[60:70, 102:112] = 1.0  # its dot, 0.8 above it
+    ink[190:200, 190:200] = 1.0  # a dot 0.8 to its side
     left, rest = reader.drop_stray_dots(ink, reader.find_runs(ink > 0))
-    assert rest.count == 2 and (left == ink).all()
+    assert rest.count == 2 and left[60:70, 102:112].all() and not left[190:200, 190:200].any()
+
+
+def test_a_picture_of_more_pieces_than_a_line_may_have_is_left_as_it_is():
+    """Bounded work: the dots are compared with the other pieces only for a line of at most MAX_ATOMS pieces."""
+    ink = np.zeros((512, 512), np.float32)
+    ink[30:480, 10:13] = 1.0
+    ink[20::8, 30::8] = 1.0  # a grid of single-pixel dots: thousands of pieces
+    runs = reader.find_runs(ink > 0)
+    assert runs.count > reader.MAX_ATOMS
+    left, rest = reader.drop_stray_dots(ink, runs)
+    assert rest is runs and left is ink
 
 
 def test_a_stray_tap_apart_from_the_writing_is_not_read(client):
@@ -526,3 +541,10 @@ def test_a_stray_tap_apart_from_the_writing_is_not_read(client):
     seven = {"strokes": [*SEVEN, [[380, 380]]], "width": 400, "height": 400}
     answer = _post(client, seven).json
     assert answer["prediction"] == "7" and answer["pieces"] == 1
+
+    small = [[[x * 0.4, y * 0.4] for x, y in stroke] for stroke in SEVEN]  # far from the tap: it is left out
+    answer = _post(client, {"strokes": [*small, [[390, 390]]], "width": 400, "height": 400}).json
+    assert answer["prediction"] == "7" and answer["pieces"] == 1  # before it is drawn, so the 7 is drawn full size
+    word["strokes"][-1] = [[right - 100, 450]]  # HEX and a tap far below it
+    answer = _post(client, {**word, "model": "characters", "mode": "text"}).json
+    assert answer["text"] == "HEX"

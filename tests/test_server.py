@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -95,13 +96,23 @@ def test_chunked_uploads_over_the_wire(server):
     assert status == 413 and body["error"]["code"] == "body_too_large"
 
 
-def test_a_body_over_the_limit_sent_whole_before_reading_gets_its_413(server):
+@pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 25 * 2**20])
+def test_a_body_over_the_limit_sent_whole_before_reading_gets_its_413(server, size):
     """The function answers 413 from the Content-Length without reading the body. The connection then closes (the
     answer says so), but only once the client is done sending: a client that writes the whole body before it reads
-    (urllib, http.client) gets the 413, not a reset connection."""
-    status, headers, body = call(server + "/predict", b"\0" * (MAX_BODY_BYTES + 1), "image/png")
+    (urllib, http.client) gets the 413, not a reset connection, up to the 32 MB Cloud Run lets through."""
+    status, headers, body = call(server + "/predict", b"\0" * size, "image/png")
     assert status == 413 and body["error"]["code"] == "body_too_large"
     assert headers["Connection"] == "close" and headers["Access-Control-Allow-Origin"]
+
+
+def test_a_declared_body_over_the_limit_on_another_path_is_answered_not_waited_for(server):
+    """GET /health declaring 20 MB it never sends: answered at once, not a crash once the thread gives up on it."""
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\n")
+        head = connection.recv(65536).split(b"\r\n\r\n")[0].decode("latin-1")
+    assert head.startswith("HTTP/1.1 200") and "Connection: close" in head and "application/json" in head
 
 
 def test_concurrent_requests_all_answered_correctly(server):

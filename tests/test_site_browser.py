@@ -213,10 +213,13 @@ def browser():
         browser.close()
 
 
-def open_page(browser, url: str, **options):
-    """A fresh page on the site and the list its console errors and page errors are collected in."""
+def open_page(browser, url: str, clock: bool = False, **options):
+    """A fresh page on the site and the list its console errors and page errors are collected in. With `clock`,
+    the page's timers run on Playwright's clock, so a test can stop them (pause_clock) and run them on purpose."""
     context = browser.new_context(**options)
     page = context.new_page()
+    if clock:
+        page.clock.install()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -309,6 +312,11 @@ def catch_box_labels(page) -> None:
         CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
           window.boxLabels.push(text); return fill.call(this, text, ...rest); }; }"""
     )
+
+
+def pause_clock(page) -> None:
+    """From now on the page's timers (the live reading's delay among them) fire only in page.clock.run_for."""
+    page.clock.pause_at(page.evaluate("Date.now()") + 10)
 
 
 def pad_box(page) -> dict:
@@ -774,24 +782,26 @@ def test_undoing_what_changed_a_text_answers_drawing_makes_the_answer_current_ag
     """A stroke added after the answer marks it out of date and takes its boxes away; Undo of that stroke brings
     back the very drawing the answer was read from, so the answer is current again, with its boxes, and live
     recognition does not read the same drawing twice."""
-    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page, errors = open_page(browser, site["url"], clock=True, **DESKTOP)
     choose(page, "text")
-    page.check("#live")
     sent = []
     page.on("request", lambda request: sent.append(request.post_data_json) if "/predict" in request.url else None)
     draw_with_mouse(page, layout([LETTERS[c] for c in "HEX"], pad_box(page), height_share=0.3))
+    page.check("#live")  # reads the drawing at once
     page.wait_for_function("document.getElementById('result').dataset.state === 'done'")
     assert page.inner_text("#answer") == "HEX"
     requests = len(sent)
     box = pad_box(page)
     catch_box_labels(page)
+    pause_clock(page)  # the live reading the stroke schedules waits for run_for, however slow this machine is
     draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + box["height"] - 20) for i in range(30)]])
     assert "The drawing changed" in page.inner_text("#result")
     page.keyboard.press("Control+z")
     assert "The drawing changed" not in page.inner_text("#result")
     assert page.inner_text("#answer") == "HEX"
     assert page.evaluate("window.boxLabels").count("H") >= 1  # the boxes are drawn again
-    page.wait_for_timeout(1500)  # past the live delay: nothing more is sent
+    page.clock.run_for(2000)  # past the live delay: nothing more is sent
+    page.wait_for_timeout(300)
     assert len(sent) == requests
     assert page.get_attribute("#result", "data-state") == "done"
     assert errors == []
@@ -868,13 +878,15 @@ def test_keyboard_focus_on_a_control_that_goes_away_moves_to_predict(site, brows
 
 
 def test_a_reading_scheduled_by_live_recognition_is_not_sent_once_it_is_turned_off(site, browser):
-    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page, errors = open_page(browser, site["url"], clock=True, **DESKTOP)
     page.check("#live")
     sent = []
     page.on("request", lambda request: sent.append(request.url) if "/predict" in request.url else None)
+    pause_clock(page)
     draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
-    page.uncheck("#live")  # within the live delay after the stroke
-    page.wait_for_timeout(1500)
+    page.uncheck("#live")  # within the live delay after the stroke: the clock stands still
+    page.clock.run_for(2000)
+    page.wait_for_timeout(300)
     assert sent == []
     assert errors == []
     page.context.close()

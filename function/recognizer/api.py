@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import reader
-from .decode import decode_levels, decode_region, sniff_image_format, working_side
+from .decode import ALLOWED_FORMATS, decode_levels, decode_region, sniff_image_format, working_side
 from .errors import ApiError
 from .inference import Model, ModelRegistry
 from .language_model import load_language_model
@@ -157,11 +157,13 @@ def read_request(content_type: str, body: bytes, query: dict, form: dict, files:
             payload = json.loads(body, object_pairs_hook=_unique_keys)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
             if image_format := sniff_image_format(body):
-                message = (
-                    f"the body is a {image_format} image, not JSON: send it with its own Content-Type "
-                    f'(one of {", ".join(IMAGE_TYPES)}), or as base64 in {{"image": ...}}'
+                advice = (
+                    f"send it with its own Content-Type (one of {', '.join(IMAGE_TYPES)}), or as base64 in "
+                    '{"image": ...}'
+                    if image_format in ALLOWED_FORMATS
+                    else "send a PNG, JPEG, WebP, BMP or GIF file"
                 )
-                raise ApiError(400, "bad_json", message) from exc
+                raise ApiError(400, "bad_json", f"the body is a {image_format} image, not JSON: {advice}") from exc
             raise ApiError(400, "bad_json", f"the body is not valid JSON ({exc})") from exc
         if not isinstance(payload, dict):
             raise ApiError(400, "bad_json", "the JSON body must be an object with 'image' or 'strokes'")
@@ -322,7 +324,7 @@ def read(job: Job) -> Picture:
     if job.strokes is not None:
         if not job.strokes:
             raise ApiError(422, "nothing_drawn", "the strokes are empty; draw a character")
-        drawing = draw_strokes(job.strokes, job.mode == "text")
+        drawing = draw_strokes(reader.drop_stray_taps(job.strokes), job.mode == "text")
         return Picture(drawing.levels, drawing.scale, drawing.origin, drawing.strokes, drawing.pen)
     gray, scale = decode_levels(job.image)
     return Picture(gray, scale)

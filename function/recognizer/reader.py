@@ -193,30 +193,36 @@ def candidate_pieces(ink: np.ndarray, atom_map: np.ndarray | None = None, runs: 
     return Lattice(n, pieces, cuts, gaps, overlaps)
 
 
-def drop_stray_dots(ink: np.ndarray, runs: Runs) -> tuple[np.ndarray, Runs]:
-    """(ink, its runs) without the dots that stand apart from the writing: a stray tap on the pad, a speck on the
-    paper, a full stop written well after a word.
+def stray_dots(y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray, height: float) -> np.ndarray:
+    """Which of these boxes (arrays of their bounds) are stray dots: no more than DOT_SHARE letter heights
+    either way, and at least STRAY_GAP letter heights from every box that is not a dot.
 
     No character of either model is a lone dot, so such a piece could only be
     misread, and a misread one costs more than itself: the search fits the
-    word around it (HEX and a tap to its right read as HELLO). A dot near
-    other ink (an i's or j's, wherever it drifted) stays for the search to merge.
+    word around it (HEX and a tap to its right read as HELLO). Only dots over
+    another piece (an i's or j's) count their height above it at half: people
+    dot an i well above its stem. Two taps do not keep each other.
     """
-    if runs.count < 2:
+    dot = (y1 - y0 <= DOT_SHARE * height) & (x1 - x0 <= DOT_SHARE * height)
+    stray = np.zeros(len(dot), bool)
+    if not dot.any() or dot.all():
+        return stray
+    dots, others = np.flatnonzero(dot), np.flatnonzero(~dot)
+    across = np.maximum(x0[dots, None] - x1[None, others], x0[None, others] - x1[dots, None])  # <= 0: overlapping
+    above = y0[None, others] - y1[dots, None]  # > 0: the dot is above the other box
+    down = np.where((across <= 0) & (above > 0), above / 2, np.maximum(y0[dots, None] - y1[None, others], above))
+    stray[dots] = np.maximum(across, down).min(axis=1) >= STRAY_GAP * height
+    return stray
+
+
+def drop_stray_dots(ink: np.ndarray, runs: Runs) -> tuple[np.ndarray, Runs]:
+    """(ink, its runs) without the pieces that are stray dots (stray_dots): a speck on the paper, a full stop
+    written well after a word. A line of more than MAX_ATOMS pieces is left as it is (text mode refuses it)."""
+    if not 2 <= runs.count <= MAX_ATOMS:
         return ink, runs
     y0, x0, y1, x1 = runs.bounds()
-    height = letter_height(runs.boxes())
-    dot = (y1 - y0 <= DOT_SHARE * height) & (x1 - x0 <= DOT_SHARE * height)
-    if not dot.any():
-        return ink, runs
-    dots = np.flatnonzero(dot)
-    across = np.maximum(x0[dots, None] - x1[None, :], x0[None, :] - x1[dots, None])  # < 0 where they overlap
-    down = np.maximum(y0[dots, None] - y1[None, :], y0[None, :] - y1[dots, None])
-    gap = np.maximum(across, down).astype(float)  # between boxes, the larger of the two ways (0 or less: touching)
-    gap[np.arange(len(dots)), dots] = np.inf  # not from itself
-    stray = np.zeros(runs.count, bool)
-    stray[dots[gap.min(axis=1) >= STRAY_GAP * height]] = True
-    if not stray.any() or stray.all():
+    stray = stray_dots(y0, x0, y1, x1, letter_height(runs.boxes()))
+    if not stray.any():
         return ink, runs
     keep = ~stray
     on = keep[runs.component]  # the runs of the pieces kept, renumbered 0..kept-1 below
@@ -224,6 +230,21 @@ def drop_stray_dots(ink: np.ndarray, runs: Runs) -> tuple[np.ndarray, Runs]:
         runs.rows[on], runs.starts[on], runs.ends[on], (np.cumsum(keep) - 1)[runs.component[on]], int(keep.sum())
     )
     return np.where(runs.paint(ink.shape, keep), ink, 0).astype(ink.dtype, copy=False), rest
+
+
+def drop_stray_taps(strokes: list[np.ndarray]) -> list[np.ndarray]:
+    """The pen strokes without the taps that are stray dots (stray_dots), found before the strokes are drawn:
+    strokes are drawn to fit their extent, so a tap far from the writing would also shrink it."""
+    if len(strokes) < 2:
+        return strokes
+    low = np.array([stroke.min(axis=0) for stroke in strokes])
+    high = np.array([stroke.max(axis=0) for stroke in strokes])
+    heights = high[:, 1] - low[:, 1]
+    if heights.max() <= 0:
+        return strokes
+    height = median(heights[heights >= DOT_SHARE * heights.max()])
+    stray = stray_dots(low[:, 1], low[:, 0], high[:, 1], high[:, 0], height)
+    return [stroke for stroke, gone in zip(strokes, stray, strict=True) if not gone]
 
 
 def letter_height(boxes: list) -> float:

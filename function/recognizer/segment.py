@@ -177,7 +177,7 @@ def group_components(boxes: list[Box], areas: np.ndarray) -> list[tuple[Box, lis
 
 
 def count_characters(ink: np.ndarray) -> int:
-    """How many characters the ink holds, as text mode would split it (a hint for single-mode answers).
+    """How many characters the ink holds, as segment_characters would split it (bench/before_after's old path).
 
     No label image is painted: the runs' boxes and areas are all the grouping needs.
     """
@@ -185,7 +185,8 @@ def count_characters(ink: np.ndarray) -> int:
 
 
 def count_grouped(runs: Runs) -> int:
-    """count_characters of the ink whose runs these are (text mode finds them once for this and its atoms)."""
+    """How many characters the ink whose runs these are holds, pieces that overlap grouped (single mode's
+    `pieces` hint; text mode's bound on a line, before its candidates are made)."""
     if runs.count < 2:  # one piece (or none) is one character (or none): nothing to group
         return runs.count
     return len(group_components(runs.boxes(), runs.areas()))

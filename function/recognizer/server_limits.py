@@ -68,6 +68,9 @@ MAX_RECEIVING_BYTES = 128 * 1024 * 1024  # requests still arriving hold at most 
 MAX_CONNECTIONS = 250  # per worker: receiving, kept alive and being answered
 RECV_BYTES = 256 * 1024
 LINGER_S, LINGER_BYTES = 2, MAX_BODY_BYTES  # after refusing: how long and how much is read and dropped
+# After the app's 413 for a declared body over the limit, that body is read and dropped as it arrives, up to this
+# (Cloud Run's own limit on a request) within BODY_TIMEOUT_S, so that the client gets to read the answer.
+MAX_UNREAD_BODY_BYTES = 32 * 1024 * 1024
 TRIM_AFTER_BYTES = 256 * 1024  # a request larger than this is followed by malloc_trim (see handle)
 THREAD_READ_GRACE_S = 2  # a thread never waits on a client longer: its request was complete when handed over
 LOG = logging.getLogger("requests")  # main.py's: a refusal here gets the same one structured line as an answer
@@ -169,7 +172,8 @@ class Incoming:
         self.expects_continue = False
         self.draining = False  # refused: what still arrives is read and dropped until the connection closes
         self.drained = 0
-        self.body_unread = False  # a Content-Length over the limit: handed over without its body, for the app's 413
+        self.body_unread = 0  # a Content-Length over the limit: handed over without these bytes, for the app's 413
+        self.drain_limit = LINGER_BYTES  # draining: the connection closes once this much was dropped
 
     def feed(self, chunk: bytes, now: float) -> None:
         self.data += chunk
@@ -216,7 +220,7 @@ class Incoming:
                 self.done = True
             elif int(value) > MAX_BODY_BYTES:
                 self.done = True  # the app answers 413 from the Content-Length without reading the body
-                self.body_unread = True
+                self.body_unread = int(value)
             else:
                 self.body_end = self.header_end + int(value)
 
@@ -343,12 +347,11 @@ if ThreadWorker is not None:
             so the client gets to read the answer.
             """
             self.serving -= 1
-            if getattr(conn, "body_unread", False):
-                conn.body_unread = False
-                if conn.sock.fileno() != -1:  # not already closed by the thread (a TLS error)
-                    self._receive(conn, b"")
-                    self._linger(conn, self.receiving[conn])
-                    return
+            unread, conn.body_unread = getattr(conn, "body_unread", 0), 0
+            if unread and conn.sock.fileno() != -1:  # not already closed by the thread (a TLS error)
+                self._receive(conn, b"")
+                self._linger(conn, self.receiving[conn], BODY_TIMEOUT_S, min(unread, MAX_UNREAD_BODY_BYTES))
+                return
             if fs.done() and not fs.cancelled() and fs.exception() is None and fs.result() is True and self.alive:
                 leftover = conn.parser.unreader.take_buffered() + conn.parser.unreader.sock.take_rest()
                 if leftover:
@@ -412,7 +415,7 @@ if ThreadWorker is not None:
                 return
             if incoming.draining:
                 incoming.drained += len(data)
-                if incoming.drained > LINGER_BYTES:
+                if incoming.drained >= incoming.drain_limit:
                     self._close(conn)
                 return
             self._take(conn, incoming, data)
@@ -492,9 +495,9 @@ if ThreadWorker is not None:
                 return
             self._linger(conn, incoming)
 
-        def _linger(self, conn, incoming: Incoming) -> None:
-            """The answer sent: half-close, then read and drop what arrives for LINGER_S (at most LINGER_BYTES)."""
-            incoming.draining, incoming.deadline = True, time.monotonic() + LINGER_S
+        def _linger(self, conn, incoming: Incoming, seconds: float = LINGER_S, limit: int = LINGER_BYTES) -> None:
+            """The answer sent: half-close, then read and drop what arrives for `seconds`, at most `limit` bytes."""
+            incoming.draining, incoming.deadline, incoming.drain_limit = True, time.monotonic() + seconds, limit
             try:
                 conn.sock.shutdown(socket.SHUT_WR)
             except OSError:
@@ -519,7 +522,7 @@ if ThreadWorker is not None:
         ip = str(address[0]) if isinstance(address, tuple) and address else None  # a unix socket's is a string
         http = request_log.http_request(*line, status, latency_s, None, size, None, ip, None)
         fields = {"httpRequest": http, "outcome": code}
-        if status >= 500 and error is not None:
+        if request_log.severity_of(status) == logging.ERROR and error is not None:
             LOG.error("the server layer failed", exc_info=error, extra={"fields": fields})
         else:
             detail = f": {str(error)[:200]}" if error is not None else ""

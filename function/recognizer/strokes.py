@@ -72,9 +72,10 @@ def parse_strokes(strokes: object, width: object, height: object) -> list[np.nda
         points = [_point(point) for point in stroke]
         if points:
             parsed.append(np.array(points, np.float64))
-    if parsed and _is_a_dot(np.concatenate(parsed), max(width or 0, height or 0)):
-        message = f"the drawing is only a dot (under {MIN_INK_SHARE * 100:g} % of the canvas); draw a whole character"
-        raise ApiError(422, "nothing_drawn", message)
+    canvas_side = max(width or 0, height or 0)
+    if parsed and _is_a_dot(np.concatenate(parsed), canvas_side):
+        extent = f"under {MIN_INK_SHARE * 100:g} % of the canvas" if canvas_side else "all its points in one place"
+        raise ApiError(422, "nothing_drawn", f"the drawing is only a dot ({extent}); draw a whole character")
     return parsed
 
 

@@ -223,7 +223,7 @@ async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
     if (request !== current) return;
     request = null;
     showAnswer(answer, sentSize, drawing);
-    if (!modelsKnown) learnModels();
+    learnModels(); // does nothing once the models are known: asks again if /health failed when the page loaded
   } catch (error) {
     if (request !== current || error.kind === "cancelled") return;
     request = null;
@@ -375,8 +375,12 @@ document.addEventListener("keydown", (event) => {
 // list (this also wakes it up): a model added to the function's models/ is offered with no edit here.
 // Asked again after the first answer if the service could not be reached when the page loaded.
 let modelsKnown = false;
+let modelsAsked = false; // a /health request in flight: one at a time
 function learnModels() {
+  if (modelsKnown || modelsAsked) return;
+  modelsAsked = true;
   health(API_URL).then((info) => {
+    modelsAsked = false;
     if (modelsKnown || !info?.models) return;
     modelsKnown = true;
     const labels = info.models.characters?.labels;

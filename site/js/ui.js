@@ -36,12 +36,16 @@ function keepingFocus(update) {
   const before = document.activeElement;
   const inPanel = before !== null && $("result-card").contains(before);
   update();
-  const now = document.activeElement;
-  const lost = now === null || now === document.body || !now.isConnected || !now.checkVisibility();
-  if (inPanel && lost) {
+  if (inPanel && focusLost(document.activeElement)) {
     if ($("predict").disabled) focusBeforeBusy = $("predict"); // busy: Predict takes it back once the answer is in
     else $("predict").focus();
   }
+}
+
+function focusLost(element) {
+  if (element === null || element === document.body || !element.isConnected) return true;
+  // Hidden: checkVisibility where the browser has it (Safari from 17.4), else no boxes laid out.
+  return element.checkVisibility ? !element.checkVisibility() : element.getClientRects().length === 0;
 }
 
 /** A show* function that keeps the keyboard focus (keepingFocus). */
