@@ -221,7 +221,7 @@ def drop_stray_dots(ink: np.ndarray, runs: Runs) -> tuple[np.ndarray, Runs]:
     if not 2 <= runs.count <= MAX_ATOMS:
         return ink, runs
     y0, x0, y1, x1 = runs.bounds()
-    stray = stray_dots(y0, x0, y1, x1, letter_height(runs.boxes()))
+    stray = stray_dots(y0, x0, y1, x1, typical_height((y1 - y0).astype(float)))
     if not stray.any():
         return ink, runs
     keep = ~stray
@@ -242,14 +242,17 @@ def drop_stray_taps(strokes: list[np.ndarray]) -> list[np.ndarray]:
     heights = high[:, 1] - low[:, 1]
     if heights.max() <= 0:
         return strokes
-    height = median(heights[heights >= DOT_SHARE * heights.max()])
-    stray = stray_dots(low[:, 1], low[:, 0], high[:, 1], high[:, 0], height)
+    stray = stray_dots(low[:, 1], low[:, 0], high[:, 1], high[:, 0], typical_height(heights))
     return [stroke for stroke, gone in zip(strokes, stray, strict=True) if not gone]
 
 
 def letter_height(boxes: list) -> float:
     """The line's typical letter height: the median height of its pieces of ink, dots and fragments left out."""
-    heights = np.array([b.y1 - b.y0 for b in boxes], float)
+    return typical_height(np.array([b.y1 - b.y0 for b in boxes], float))
+
+
+def typical_height(heights: np.ndarray) -> float:
+    """The median of these heights (of pieces of ink, or of pen strokes), dots and fragments left out."""
     return median(heights[heights >= DOT_SHARE * heights.max()])
 
 
