@@ -944,6 +944,15 @@ def test_a_text_answer_stays_on_one_line_at_390_px_with_every_character_in_view(
     )
     assert strip["natural"] == 28 * len(word)
     assert strip["left"] >= -1 and strip["right"] >= -1, f"the model's input is cut: {strip}"
+    readings = page.evaluate(
+        """() => [...document.querySelectorAll("#top .reading")].map((button) => {
+          const label = button.querySelector(".bar-label"), value = button.querySelector(".bar-value");
+          const range = document.createRange();
+          range.selectNodeContents(label);
+          return { text: label.textContent, labelLines: new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size,
+                   overflows: button.scrollWidth > button.clientWidth || value.scrollWidth > value.clientWidth }; })"""
+    )
+    assert readings and all(r["labelLines"] == 1 and not r["overflows"] for r in readings), readings
     page.screenshot(path=str(ARTIFACTS / f"site-phone-text-{len(word)}.png"))
     assert errors == []
     page.context.close()
@@ -1325,6 +1334,29 @@ def test_a_file_that_is_not_an_image_picked_in_the_file_picker_is_explained(site
     page.set_input_files("#file", str(document))
     page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
     assert "notes.pdf is not an image" in page.inner_text("#error-message")
+    assert errors == []
+    page.context.close()
+
+
+def test_a_failed_import_leaves_the_answer_for_the_drawing_on_the_pad(site, browser, tmp_path):
+    document = tmp_path / "notes.pdf"
+    document.write_bytes(b"%PDF-1.4\n%...\n")
+    png = tmp_path / "three.png"
+    digit_image("3", 300).save(png)
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    page.set_input_files("#file", str(png))
+    assert wait_for_answer(page) == "3"
+    page.set_input_files("#file", str(document))
+    page.wait_for_selector("#error:not([hidden])")
+    assert "notes.pdf is not an image" in page.inner_text("#error-message")
+    assert page.evaluate("document.getElementById('result').dataset.state") == "done"
+    assert page.is_visible("#answer") and page.inner_text("#answer") == "3", "the picture's answer was taken away"
+    assert page.is_hidden("#stale"), "the answer is still the picture's: nothing changed on the pad"
+    assert page.is_hidden("#retry")
+    box = pad_box(page)
+    draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + 20) for i in range(10)]])
+    assert page.is_hidden("#error"), "the failed import's message outlived the drawing it was said beside"
+    assert "The drawing changed" in page.inner_text("#result")
     assert errors == []
     page.context.close()
 

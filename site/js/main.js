@@ -263,10 +263,7 @@ async function importFile(file) {
   try {
     picture = await loadPicture(file);
   } catch (error) {
-    if (number === importing) {
-      ui.showError(error.message);
-      ui.reveal(); // on a phone the error is below the pad
-    }
+    if (number === importing) importFailed(error.message);
     return;
   }
   if (number !== importing) {
@@ -276,6 +273,14 @@ async function importFile(file) {
   pad.setPicture(picture);
   drawingChanged();
   await runPrediction();
+}
+
+function importFailed(message) {
+  if (answerIsCurrent()) {
+    ui.markCurrent(); // the pad still shows the drawing the answer is for: it stays, the problem said under it
+    ui.showBesideAnswer(message);
+  } else ui.showError(message);
+  ui.reveal(); // on a phone the message is below the pad
 }
 
 // A new mode or reading context: the answer on screen was read another way.
@@ -336,10 +341,7 @@ document.addEventListener("drop", (event) => {
   dropZone.classList.remove("dragging");
   const file = firstImageFile(event.dataTransfer.files);
   if (file) importFile(file);
-  else {
-    ui.showError("That was not an image; drop a PNG or JPEG photo or scan of handwriting.");
-    ui.reveal();
-  }
+  else importFailed("That was not an image; drop a PNG or JPEG photo or scan of handwriting.");
 });
 document.addEventListener("paste", (event) => {
   const file = firstImageFile(event.clipboardData?.files);

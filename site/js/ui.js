@@ -111,6 +111,7 @@ export function cancelBusy() {
 export function markStale(message) {
   const state = $("result").dataset.state === "busy" ? stateBeforeBusy : $("result").dataset.state;
   if (state !== "done") return;
+  $("error").hidden = true; // a problem said beside the answer (a failed import) is about the drawing before
   $("stale").textContent = message;
   setStale(true);
 }
@@ -120,6 +121,15 @@ export function markCurrent() {
   setStale(false);
 }
 
+/**
+ * A problem that leaves the answer on screen standing (an import that failed while the pad still shows the drawing
+ * the answer is for): said under the answer instead of in its place. Reading anything, or a change to the drawing,
+ * takes it away.
+ */
+export function showBesideAnswer(message) {
+  showErrorBox(message, { detail: "", onRetry: null });
+}
+
 /** An error in plain words; a Retry button where trying again may help; the technical detail folded away. */
 export const showError = focusKept((message, { detail = "", onRetry = null } = {}) => {
   setState("error");
@@ -127,6 +137,10 @@ export const showError = focusKept((message, { detail = "", onRetry = null } = {
   $("prompt").hidden = true;
   $("answer-block").hidden = true;
   $("details").hidden = true;
+  showErrorBox(message, { detail, onRetry });
+});
+
+function showErrorBox(message, { detail, onRetry }) {
   $("error-message").textContent = message;
   $("error-detail").textContent = detail;
   $("error-details").hidden = !detail;
@@ -134,7 +148,7 @@ export const showError = focusKept((message, { detail = "", onRetry = null } = {
   $("retry").hidden = !onRetry;
   $("retry").onclick = onRetry;
   $("error").hidden = false;
-});
+}
 
 /**
  * Each character as the reading spells it (a word's case settled, as in `text`: "hello", where the model's own labels
