@@ -45,6 +45,15 @@ resource "google_project_service" "apis" {
   disable_on_destroy = false # other things in the project may use them too
 }
 
+# An API is not always usable the moment it is enabled (the provider's guide to
+# google_project_service says so): what uses one waits for this, so the first
+# apply on a new project does not fail on it.
+resource "time_sleep" "apis_ready" {
+  create_duration = "60s"
+
+  depends_on = [google_project_service.apis]
+}
+
 # --- the function -----------------------------------------------------------
 
 resource "google_storage_bucket" "source" {
@@ -54,7 +63,7 @@ resource "google_storage_bucket" "source" {
   public_access_prevention    = "enforced"
   force_destroy               = true
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_ready]
 }
 
 # The object name carries the zip's md5, so a changed zip is a new object and
@@ -73,7 +82,35 @@ resource "google_service_account" "function" {
   account_id   = "${var.name_prefix}-fn"
   display_name = "Handwriting recognition function (no roles)"
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_ready]
+}
+
+# Cloud Build turns the zip into the function's image. Projects made since July
+# 2024 give its default account (the Compute Engine default) no roles, so the
+# build would fail there: it runs as an account of its own with what a
+# function's build needs (Google's "Custom service account for Cloud Build":
+# build logs, the image in Artifact Registry, the source in Cloud Storage).
+resource "google_service_account" "build" {
+  account_id   = "${var.name_prefix}-build"
+  display_name = "Handwriting recognition function's build"
+
+  depends_on = [time_sleep.apis_ready]
+}
+
+resource "google_project_iam_member" "build" {
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"])
+
+  project = var.project
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# A new grant takes a moment to reach every Google service; a build started at
+# once may still be refused.
+resource "time_sleep" "build_roles_ready" {
+  create_duration = "30s"
+
+  depends_on = [google_project_iam_member.build]
 }
 
 resource "google_cloudfunctions2_function" "api" {
@@ -82,13 +119,18 @@ resource "google_cloudfunctions2_function" "api" {
   description = "Handwritten digit and character recognition (TFLite)"
 
   build_config {
-    runtime     = var.runtime
-    entry_point = "predict"
+    runtime         = var.runtime
+    entry_point     = "predict"
+    service_account = google_service_account.build.id
 
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
         object = google_storage_bucket_object.source.name
+        # Given, not left to the provider: else the generation kept from the last
+        # deploy goes with a new zip and the apply fails with "inconsistent final
+        # plan" (hashicorp/terraform-provider-google#19134).
+        generation = google_storage_bucket_object.source.generation
       }
     }
   }
@@ -109,13 +151,20 @@ resource "google_cloudfunctions2_function" "api" {
 
     environment_variables = {
       ALLOWED_ORIGINS      = join(",", local.allowed_origins)
-      WORKERS              = "1"                       # functions-framework's gunicorn processes
-      THREADS              = tostring(var.concurrency) # its threads: one per request Cloud Run sends at once
-      GOOGLE_CLOUD_PROJECT = var.project               # names the trace in each request's log line
+      WORKERS              = tostring(max(1, floor(tonumber(var.cpu)))) # gunicorn processes: one a vCPU
+      THREADS              = tostring(var.concurrency)                  # its threads: one per request Cloud Run sends at once
+      GOOGLE_CLOUD_PROJECT = var.project                                # names the trace in each request's log line
     }
   }
 
-  depends_on = [google_project_service.apis]
+  lifecycle {
+    precondition {
+      condition     = tonumber(var.cpu) >= 1 || var.concurrency == 1
+      error_message = "Cloud Run serves more than one request at once only with at least 1 vCPU: set cpu to 1 or more, or concurrency to 1."
+    }
+  }
+
+  depends_on = [time_sleep.build_roles_ready]
 }
 
 # Public, unauthenticated invoke. A 2nd-gen function is served by a Cloud Run
@@ -151,7 +200,7 @@ resource "google_storage_bucket" "site" {
     max_age_seconds = 3600
   }
 
-  depends_on = [google_project_service.apis]
+  depends_on = [time_sleep.apis_ready]
 }
 
 resource "google_storage_bucket_iam_member" "site_public_read" {

@@ -33,7 +33,7 @@ variable "runtime" {
 }
 
 variable "cpu" {
-  description = "vCPUs per instance. One runs one gunicorn worker; Cloud Run needs at least 1 for concurrency above 1."
+  description = "vCPUs per instance: one gunicorn worker runs per whole vCPU (instance_requests_per_second plans for 1). Cloud Run needs at least 1 for concurrency above 1 (a precondition checks it)."
   type        = string
   default     = "1"
 }

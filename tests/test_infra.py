@@ -139,7 +139,10 @@ def test_function_sizing_is_set(tf):
     assert service["max_instance_request_concurrency"] == "${var.concurrency}"
     assert variables["concurrency"]["default"] >= 8
     env = service["environment_variables"]
-    assert env["WORKERS"] == "1" and env["THREADS"] == "${tostring(var.concurrency)}", "threads must match concurrency"
+    assert env["THREADS"] == "${tostring(var.concurrency)}", "threads must match concurrency"
+    assert env["WORKERS"] == "${tostring(max(1, floor(tonumber(var.cpu))))}", "one worker a vCPU, none left idle"
+    (check,) = function["lifecycle"][0]["precondition"]
+    assert check["condition"] == "${tonumber(var.cpu) >= 1 || var.concurrency == 1}", "Cloud Run's rule, before upload"
     memory = re.fullmatch(r"(\d+)(Mi?|Gi?)", resolve(tf, service["available_memory"]))
     mebibytes = int(memory.group(1)) * (1024 if memory.group(2).startswith("G") else 1)
     assert 512 <= mebibytes <= 2048, f"memory {memory.group(0)} is outside 512M-2G"
@@ -198,6 +201,39 @@ def test_needed_apis_are_enabled_and_left_on(tf):
     assert service["for_each"] == "${toset(local.services)}"
     assert set(locals_(tf)["services"]) >= REQUIRED_APIS
     assert service["disable_on_destroy"] is False
+
+
+def test_what_uses_an_api_waits_until_it_is_usable(tf):
+    """An API is not usable the moment it is enabled: the first apply on a new project would fail."""
+    sleeps = resources(tf, "time_sleep")
+    ready = [name for name, body in sleeps.items() if body["depends_on"] == ["${google_project_service.apis}"]]
+    assert len(ready) == 1, "one time_sleep after google_project_service.apis"
+    waited_for = f"${{time_sleep.{ready[0]}}}"
+    users = {**resources(tf, "google_storage_bucket"), **resources(tf, "google_service_account")}
+    assert users and all(body["depends_on"] == [waited_for] for body in users.values())
+    providers = {k: v for block in tf["terraform"] for p in block["required_providers"] for k, v in p.items()}
+    assert providers["time"]["source"] == "hashicorp/time"
+
+
+def test_the_function_is_built_by_an_account_with_the_builds_roles(tf):
+    """Projects made since July 2024 give Cloud Build's default account no roles: the build needs its own."""
+    _, function = the_function(tf)
+    account = re.fullmatch(r"\$\{google_service_account\.(\w+)\.id\}", function["build_config"][0]["service_account"])
+    assert account, "build_config.service_account should be an account made here"
+    grants = [g for g in resources(tf, "google_project_iam_member").values() if account.group(1) in g["member"]]
+    (grant,) = grants
+    roles = set(re.findall(r"roles/[\w.]+", str(grant["for_each"])))
+    assert roles >= {"roles/logging.logWriter", "roles/artifactregistry.writer", "roles/storage.objectAdmin"}
+    sleeps = resources(tf, "time_sleep")
+    (after_grants,) = [n for n, b in sleeps.items() if b["depends_on"] == ["${google_project_iam_member.build}"]]
+    assert function["depends_on"] == [f"${{time_sleep.{after_grants}}}"], "the build starts once its roles hold"
+
+
+def test_a_new_zip_is_deployed_with_its_own_generation(tf):
+    """Left to the provider, the last deploy's generation goes with a new zip (terraform-provider-google#19134)."""
+    _, function = the_function(tf)
+    storage = function["build_config"][0]["source"][0]["storage_source"][0]
+    assert storage["generation"] == "${google_storage_bucket_object.source.generation}"
 
 
 def test_outputs_give_both_urls(tf):
