@@ -619,6 +619,20 @@ def test_the_not_sure_line_is_about_the_best_reading_and_goes_once_another_is_ch
     page.context.close()
 
 
+@pytest.mark.parametrize("device", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_choosing_a_mode_does_not_move_the_pad(site, browser, device):
+    page, errors = open_page(browser, site["url"], **device)
+    choose(page, "character")
+    page.wait_for_function("document.getElementById('mode-help').textContent.includes('lower-case')", polling=50)
+    tops = {}
+    for mode in ("character", "digit", "number", "text"):  # the Character help is the longest once /health is in
+        choose(page, mode)
+        tops[mode] = round(pad_box(page)["y"])
+    assert len(set(tops.values())) == 1, f"the pad moves when the mode changes: {tops}"
+    assert errors == []
+    page.context.close()
+
+
 def test_switching_mode_drops_the_answer_in_flight(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     held = []
