@@ -662,6 +662,24 @@ def test_the_service_rejects_an_image_with_no_ink(site, browser, tmp_path):
     page.context.close()
 
 
+def test_more_strokes_than_the_service_reads_at_once_is_said_in_words(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    choose(page, "text")
+    box = pad_box(page)
+    hatching = [[(box["x"] + 20 + 2 * i, box["y"] + 40), (box["x"] + 20 + 2 * i, box["y"] + 120)] for i in range(201)]
+    draw_with_mouse(page, hatching)  # 201 strokes: one over the service's limit
+    page.click("#predict")
+    assert wait_for_answer(page) == (
+        "error: This drawing is more than the service reads at once. Undo some strokes or clear the pad, "
+        "and write less at a time."
+    )
+    assert "the limit is 200" in page.locator("#error-detail").text_content(), (
+        "the service's own words, for whoever asks"
+    )
+    assert [e for e in errors if "status of 413" not in e] == []  # the browser logs the 413 itself
+    page.context.close()
+
+
 def test_nothing_drawn_is_caught_before_sending(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     sent = []

@@ -108,6 +108,14 @@ function readAnswer(url, response, text) {
       details,
     );
   }
+  if (["too_many_strokes", "too_many_points", "json_too_complex"].includes(code)) {
+    // More writing than one request may hold (the service's limits are in its message, kept in the detail).
+    throw new ServiceError(
+      "rejected",
+      "This drawing is more than the service reads at once. Undo some strokes or clear the pad, and write less at a time.",
+      details,
+    );
+  }
   if (response.status === 429) {
     throw new ServiceError("rejected", "The recognition service is busy right now: try again in a moment.", details);
   }
