@@ -680,6 +680,30 @@ def test_more_strokes_than_the_service_reads_at_once_is_said_in_words(site, brow
     page.context.close()
 
 
+def test_predict_pressed_mid_stroke_reads_the_stroke_once_it_is_finished(site, browser):
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+    sent = []
+    page.on("request", lambda request: sent.append(request.post_data_json) if "/predict" in request.url else None)
+    box = pad_box(page)
+    seven = [(box["x"] + 200 + 4 * i, box["y"] + 80) for i in range(40)]  # its top bar
+    seven += [(box["x"] + 356 - 2.5 * i, box["y"] + 80 + 5 * i) for i in range(1, 50)]  # then down, the same stroke
+    page.mouse.move(*seven[0])
+    page.mouse.down()
+    for point in seven[1:40]:
+        page.mouse.move(*point)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert sent == [], "half a stroke was sent"
+    for point in seven[40:]:
+        page.mouse.move(*point)
+    page.mouse.up()
+    assert wait_for_answer(page) == "7"
+    assert len(sent) == 1 and len(sent[0]["strokes"]) == 1 and len(sent[0]["strokes"][0]) > 60
+    assert page.is_hidden("#stale")
+    assert errors == []
+    page.context.close()
+
+
 def test_nothing_drawn_is_caught_before_sending(site, browser):
     page, errors = open_page(browser, site["url"], **DESKTOP)
     sent = []
@@ -1162,9 +1186,14 @@ def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser)
     assert page.is_hidden("#unsure")  # one word on it, not two
     assert page.locator("#characters li.rejected-char").all_inner_texts()[0].endswith("may not be a digit")
     assert page.locator("#notice-actions button").all_inner_texts() == ["Read as text"]
+    # A share among the readings found is no measure of a reading with a letter in it: the line says what is marked.
+    assert page.inner_text("#confidence") == "3 characters, 1 marked"
     readings = page.locator("#top button.reading")
+    tops = readings.evaluate_all("items => items.map(item => item.getBoundingClientRect().top)")
     readings.nth(1).click()  # another reading: the marked characters, and the word on them, are the best one's
     assert page.is_hidden("#notice") and page.is_hidden("#characters-block")
+    moved = readings.evaluate_all("items => items.map(item => item.getBoundingClientRect().top)")
+    assert moved == tops, "the readings moved under the pointer when one was chosen"
     readings.nth(0).click()
     assert page.is_visible("#notice")
     page.click("#notice-actions button >> nth=0")
@@ -1188,8 +1217,8 @@ def test_a_number_of_letters_only_is_answered_in_words(site, browser):
     assert len(page.locator("#characters li.rejected-char").all()) == 2
     assert page.get_attribute("#top button >> nth=0", "aria-pressed") == "false"  # no reading is the answer
     assert page.evaluate(BOX_PIXELS) > 0  # the characters' boxes, with their "?"
-    page.click("#top button >> nth=0")  # a reading can still be chosen, and then says how likely it is
-    assert page.locator("#confidence").is_visible() and "likely" in page.inner_text("#confidence")
+    page.click("#top button >> nth=0")  # a reading can still be chosen, and then says what is marked in it
+    assert page.locator("#confidence").is_visible() and page.inner_text("#confidence") == "2 characters, 2 marked"
     assert page.get_attribute("#top button >> nth=0", "aria-pressed") == "true"
     assert page.evaluate(BOX_PIXELS) > 0  # still there: they are the best reading's
     page.click("#notice-actions button >> nth=0")

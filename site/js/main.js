@@ -61,7 +61,11 @@ const pad = new DrawingPad($("pad"), {
     importing++; // a picture still loading would wipe this stroke
     drawingChanged();
   },
-  onStrokeEnd: () => scheduleLive(),
+  onStrokeEnd: () => {
+    if (!predictWhenLifted) return scheduleLive();
+    predictWhenLifted = false;
+    runPrediction();
+  },
   onResize: () => {
     if (answerIsCurrent()) answered.showBoxes(); // a picture's boxes, or the strokes' back at the size they were read at
   },
@@ -70,6 +74,7 @@ const pad = new DrawingPad($("pad"), {
 let liveTimer = 0;
 let request = null; // the AbortController of the prediction in flight
 let importing = 0; // the number of the latest import: an earlier one that finishes later is dropped
+let predictWhenLifted = false; // Predict (Enter) pressed mid-stroke: the stroke is read once it is finished
 // The answer on screen: the drawing it was read from (pad.snapshot()) and how to draw its boxes again.
 let answered = null;
 
@@ -203,6 +208,10 @@ function showAnswer(answer, sentSize, drawing) {
 }
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
+  if (pad.isDrawing()) {
+    predictWhenLifted = !quiet; // half a stroke is not what the person asked to have read
+    return;
+  }
   cancelRequest();
   if (pad.isEmpty()) {
     if (!quiet) ui.showError("Nothing to recognise yet: draw something on the pad first, or import an image.");
@@ -241,6 +250,7 @@ function scheduleLive() {
 }
 
 function reset() {
+  if (pad.isDrawing()) return; // Esc mid-stroke: the rest of the stroke would draw nothing
   cancelRequest();
   importing++; // a picture still loading would come back after Clear
   pad.clear();
@@ -249,7 +259,7 @@ function reset() {
 }
 
 function undo() {
-  if (!pad.undo()) return;
+  if (pad.isDrawing() || !pad.undo()) return; // Ctrl+Z mid-stroke would take away the stroke being drawn
   drawingChanged();
   if (!pad.isEmpty() && !answerIsCurrent()) scheduleLive();
 }
@@ -257,7 +267,9 @@ function undo() {
 async function importFile(file) {
   if (!file) return;
   cancelRequest();
-  ui.markStale("Loading the new picture…"); // at once: a large photo takes a moment to decode
+  // At once: a large photo takes a moment to decode.
+  if ($("result").dataset.state === "done") ui.markStale("Loading the new picture…");
+  else ui.showIdle("Loading the picture…");
   const number = ++importing;
   let picture;
   try {

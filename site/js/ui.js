@@ -112,7 +112,8 @@ export function markStale(message) {
   const state = $("result").dataset.state === "busy" ? stateBeforeBusy : $("result").dataset.state;
   if (state !== "done") return;
   $("error").hidden = true; // a problem said beside the answer (a failed import) is about the drawing before
-  $("stale").textContent = message;
+  // Only a new text: the result is a live region, and every stroke would have the old answer read out again.
+  if ($("stale").textContent !== message) $("stale").textContent = message;
   setStale(true);
 }
 
@@ -177,21 +178,29 @@ export const showResult = focusKept((answer, { advice = null, rejectedAs = "", o
   $("answer-block").hidden = false;
 
   setAnswer(rejected ? `Not ${rejectedAs}` : text ? answer.text : answer.prediction, rejected);
-  $("confidence").hidden = rejected;
+  // Hidden, its line kept: choosing a reading shows it, and the readings under it must not move.
+  $("confidence").style.visibility = rejected ? "hidden" : "";
+  $("confidence").style.minHeight = "";
   const readings = text ? (answer.alternatives ?? answer.top.map((t) => ({ text: t.label, probability: t.probability }))) : [];
   const length = `${characters.length} character${characters.length === 1 ? "" : "s"}`;
-  const whole = `${percent(readings[0]?.probability ?? answer.confidence)} likely as a whole (${length})`;
+  // With marked characters, a reading's share among the readings found is no measure of it being right: the line
+  // says how many are marked instead (the notice under it says what they may not be).
+  const marked = characters.filter((c) => c.rejected).length;
+  const whole = marked
+    ? `${length}, ${marked} marked`
+    : `${percent(readings[0]?.probability ?? answer.confidence)} likely as a whole (${length})`;
   $("confidence").textContent = text ? whole : `${percent(answer.confidence)} sure`;
 
   // A text reading is judged as a whole: the search may settle a character the model alone was unsure of.
   const unsure = !rejected && ((text && characters.some((c) => c.rejected)) || answer.confidence < UNSURE_BELOW);
   $("unsure").hidden = !unsure || (text && Boolean(advice)); // a text reading's advice already says what is marked
-  $("unsure").dataset.forBest = String(!$("unsure").hidden); // about the best reading: gone once another is chosen
+  $("unsure").style.visibility = ""; // about the best reading: hidden while another is chosen (readingItem)
   $("unsure").textContent = text
     ? "Not sure about this reading: choose another below, or write the marked characters larger and apart."
     : "Not sure: try writing it larger and clearer, or check the other guesses below.";
 
   $("notice").hidden = !advice;
+  $("notice").style.visibility = "";
   $("notice").dataset.forBest = String(Boolean(advice?.forBest));
   $("notice-text").textContent = advice?.text ?? "";
   $("notice-actions").replaceChildren(...(advice?.offers ?? []).map(offerButton));
@@ -314,11 +323,15 @@ function readingItem({ text, probability }, whole, chosen, onChoose) {
     for (const other of $("top").querySelectorAll("button")) other.setAttribute("aria-pressed", "false");
     button.setAttribute("aria-pressed", "true");
     setAnswer(text);
-    $("confidence").hidden = false; // shown again where the line was rejected as a whole
-    $("confidence").textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
+    // Nothing above the readings may move under the finger: what is about the best reading only is hidden in its
+    // place, and the confidence line keeps the height it had.
+    const confidence = $("confidence");
+    confidence.style.minHeight = `${Math.max(confidence.offsetHeight, parseFloat(confidence.style.minHeight) || 0)}px`;
+    confidence.style.visibility = ""; // shown where the line was rejected as a whole
+    confidence.textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
     $("characters-block").hidden = !best;
-    $("unsure").hidden = !(best && $("unsure").dataset.forBest === "true");
-    if ($("notice").dataset.forBest === "true") $("notice").hidden = !best;
+    $("unsure").style.visibility = best ? "" : "hidden";
+    if ($("notice").dataset.forBest === "true") $("notice").style.visibility = best ? "" : "hidden";
     fitAnswer();
     onChoose(text);
   });
