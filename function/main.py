@@ -72,7 +72,11 @@ def keep_freed_memory() -> None:
     and a third of its time; with it, none. Two arenas: each arena keeps up to
     the trim threshold of freed memory, and glibc would make one per busy
     thread (bench/hostile.py: a worker then held 220 MB after a burst of large
-    images instead of 130 MB).
+    images instead of 130 MB). A trim threshold of 8 MB keeps every request
+    kind at no page faults and no slower than 64 MB did (bench.stages, two
+    rounds each), and an idle worker holds less: bench.hostile's 60 s mixed
+    soak ended +3 % and +8 % above its start against +18 % and +22 %, median
+    RSS 91 and 101 MB against 107 and 108 (training/runs/README.md).
     """
     if sys.platform.startswith("linux"):
         try:
@@ -80,7 +84,7 @@ def keep_freed_memory() -> None:
         except OSError:  # not glibc (e.g. musl): nothing to tune
             return
         libc.mallopt(-3, 4 * 1024 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
+        libc.mallopt(-1, 8 * 1024 * 1024)  # M_TRIM_THRESHOLD
         libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 
