@@ -91,7 +91,8 @@ def run(quick: bool = False) -> report.Section:
         "### The first request against the warm ones",
         "A fresh function (1 worker, 8 threads) is started and waited for on GET /health; then the canvas PNG is "
         f"posted {1 + (5 if quick else 30)} times, one connection each. The instance warms up at start "
-        "(recognizer/warm_up.py), so the first request should cost what the others do.",
+        "(recognizer/warm_up.py), so the first request should cost a few milliseconds more than the others, "
+        "not the ~100 ms of first use.",
         report.table(
             ["run", "first request ms", "warm median ms", "first / warm"],
             [[k + 1, report.ms(f * 1000), report.ms(w * 1000), f"{f / w:.1f}x"] for k, (f, w) in enumerate(firsts)],

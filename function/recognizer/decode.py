@@ -1,4 +1,4 @@
-"""Bytes from a client -> a grayscale float image, within explicit limits.
+"""Bytes from a client -> grayscale uint8 levels (decode_image: floats), within explicit limits.
 
 Everything here treats its input as hostile: the format is checked against a
 short allow-list, and the declared pixel count and the bytes the decoder would

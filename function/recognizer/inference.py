@@ -52,7 +52,7 @@ class Model:
       `threshold`. `max_logit` / `energy` reject when the highest logit / the
       logsumexp of the logits is below `threshold`. No `rejection`: never rejected.
     The interpreter is not thread-safe, so one lock guards it; an invoke takes
-    a few tens of microseconds, far less than decoding a request.
+    about 0.1 ms (bench/RESULTS.md), far less than decoding a request.
     """
 
     def __init__(self, model: Path | bytes, card: dict) -> None:
