@@ -39,7 +39,7 @@ variable "cpu" {
 }
 
 variable "memory" {
-  description = "Memory per instance. gunicorn's master and one worker with 8 threads hold about 140-150 MB warm, and the worker peaked at 157 MB with eight of the costliest requests at once (bench/RESULTS.md): 512Mi leaves room for both."
+  description = "Memory per instance. gunicorn's master and one worker with 8 threads hold about 140-150 MB warm, and the worker peaked at 168 MB with eight of the costliest requests at once (bench/RESULTS.md): 512Mi leaves room for both."
   type        = string
   default     = "512Mi"
 }
