@@ -44,8 +44,10 @@ train: $(VENV)/.train-installed
 	$(PY) -m training.train characters --baseline --data-dir $(DATA_DIR)
 	$(PY) -m training.train characters --data-dir $(DATA_DIR) --out models
 
-package: $(VENV)/.dev-installed
-	$(PY) infra/package.py
+# The zip is built with the standard library alone (recognizer/cards.py finds the models): no .venv, so it builds
+# wherever `make deploy` starts, even where the function's requirements have no wheels (an Intel Mac's LiteRT).
+package:
+	PYTHONPATH=function $(PYTHON) infra/package.py
 
 bench: $(VENV)/.train-installed
 	$(PY) -m bench.run_all

@@ -18,7 +18,8 @@ from ai_edge_litert.interpreter import Interpreter
 from bench import MODELS_DIR, report
 from bench.keras_models import card, converted_tflite, keras_file
 from bench.samples import digit_images
-from recognizer.inference import find_models, load_model, quantize
+from recognizer.cards import find_models
+from recognizer.inference import load_model, quantize
 
 BATCH = 64
 

@@ -28,7 +28,7 @@ from bench.http_load import run_load
 from bench.keras_models import card, converted_tflite, keras_file
 from bench.samples import probes
 from infra.run_local import free_port
-from recognizer.inference import find_models
+from recognizer.cards import find_models
 
 REQUIREMENTS = ROOT / "function" / "requirements.txt"
 CACHE = ARTIFACTS / "serving-install.json"

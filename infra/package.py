@@ -18,7 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from recognizer.inference import find_models
+from recognizer.cards import find_models
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION_DIR = ROOT / "function"

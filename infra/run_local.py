@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from recognizer.inference import find_models
+from recognizer.cards import find_models
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = ROOT / "site"

@@ -42,8 +42,14 @@ NETWORK_ERRORS = (
 
 
 def package(out: Path, *args: str) -> subprocess.CompletedProcess:
+    """package.py as `make package` runs it, with no site-packages (-S): the standard library must be enough, so that
+    `make deploy` works where the function's requirements do not install."""
     return subprocess.run(
-        [sys.executable, str(PACKAGE_PY), "--out", str(out), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-S", str(PACKAGE_PY), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "function")},
     )
 
 

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .cards import find_models
 from .preprocess import PROFILES
 
 try:
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:  # older installs ship only the predecessor package
     from tflite_runtime.interpreter import Interpreter
-
-DEFAULT_MODEL = "digits"  # what a request that names no model gets, and the first model listed
 
 
 def quantize(images: np.ndarray, detail: dict) -> np.ndarray:
@@ -178,25 +177,6 @@ def load_model(tflite_path: Path) -> Model:
         raise ModelFileError(
             f"cannot load {tflite_path} ({exc}); restore models/ from git or run `make train`"
         ) from exc
-
-
-def find_models(folder: Path) -> list[str]:
-    """The names of the classifier models in a folder: every `name.json` card with labels beside a `name.tflite`.
-
-    The default model comes first (it is what a request without `model` gets),
-    then the others by name. Other JSON files there (a language model's card)
-    have no labels and are not classifiers.
-    """
-    names = []
-    for card_path in sorted(Path(folder).glob("*.json")):
-        try:
-            card = json.loads(card_path.read_text())
-            listed = isinstance(card, dict) and "labels" in card
-        except ValueError:  # unreadable, but beside a model: listed, so that loading it says what is wrong
-            listed = card_path.with_suffix(".tflite").is_file()
-        if listed:
-            names.append(card_path.stem)
-    return sorted(names, key=lambda name: (name != DEFAULT_MODEL, name))
 
 
 class ModelRegistry:
