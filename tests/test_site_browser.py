@@ -619,6 +619,25 @@ def test_the_not_sure_line_is_about_the_best_reading_and_goes_once_another_is_ch
     page.context.close()
 
 
+def test_predict_undo_and_clear_share_one_row_on_a_320_px_phone_even_while_reading(site, browser):
+    page, errors = open_page(browser, site["url"], **{**PHONE, "viewport": {"width": 320, "height": 640}})
+    tops = "[...document.querySelectorAll('.actions button')].map((b) => Math.round(b.getBoundingClientRect().top))"
+
+    def one_row() -> bool:
+        top = page.evaluate(tops)
+        return max(top) - min(top) <= 2  # a pressed button sits 1 px lower
+
+    assert one_row(), "idle"
+    page.route("**/predict", lambda route: None)  # never answered: the page stays busy
+    draw_with_touch(page, layout([DIGITS["3"]], pad_box(page)))
+    page.wait_for_timeout(400)
+    page.locator("#predict").tap()
+    page.wait_for_function("document.getElementById('result').dataset.state === 'busy'")
+    assert one_row(), "busy: Clear went to a row of its own"
+    assert errors == []
+    page.context.close()
+
+
 @pytest.mark.parametrize("device", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_choosing_a_mode_does_not_move_the_pad(site, browser, device):
     page, errors = open_page(browser, site["url"], **device)
