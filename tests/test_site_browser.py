@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import itertools
 import math
 import os
 import re
@@ -615,6 +616,27 @@ def test_the_not_sure_line_is_about_the_best_reading_and_goes_once_another_is_ch
     assert page.is_hidden("#unsure")
     readings.nth(0).click()
     assert page.is_visible("#unsure")
+    assert errors == []
+    page.context.close()
+
+
+def test_labels_over_small_writing_do_not_run_into_each_other(site, browser):
+    page, errors = open_page(browser, site["url"], **PHONE)
+    choose(page, "text")
+    page.evaluate(
+        """() => { window.labels = []; const fill = CanvasRenderingContext2D.prototype.fillText;
+        CanvasRenderingContext2D.prototype.fillText = function (text, x, ...rest) {
+          window.labels.push({ text, left: x, right: x + this.measureText(text).width, font: this.font });
+          return fill.call(this, text, x, ...rest); }; }"""
+    )
+    draw_with_touch(page, layout([LETTERS[c] for c in "HEXAHOLE"], pad_box(page), height_share=0.05))
+    page.wait_for_timeout(400)
+    page.click("#predict")
+    wait_for_answer(page)
+    labels = sorted(page.evaluate("window.labels.slice(-8)"), key=lambda label: label["left"])
+    assert len(labels) == 8, labels
+    overlaps = [(a["text"], b["text"]) for a, b in itertools.pairwise(labels) if a["right"] > b["left"] + 1]
+    assert not overlaps, f"labels drawn over each other: {overlaps} ({labels[0]['font']})"
     assert errors == []
     page.context.close()
 

@@ -5,6 +5,8 @@
 
 const PICTURE_MARGIN = 8; // CSS px around an imported picture
 const MIN_STEP = 1; // CSS px between two kept points
+const LABEL_PX = 16; // a character box's label, above it
+const SMALLEST_LABEL_PX = 10;
 
 export class DrawingPad {
   constructor(canvas, { onStrokeStart = () => {}, onStrokeEnd = () => {}, onResize = () => {} } = {}) {
@@ -258,12 +260,15 @@ export class DrawingPad {
     for (const { box } of this.words) ctx.strokeRect(...place(box, 6, 24));
     ctx.lineWidth = 2;
     ctx.setLineDash([6, 4]);
-    ctx.font = "bold 16px system-ui, sans-serif";
     ctx.textBaseline = "bottom";
     for (const { box, label } of this.boxes) {
       const [left, top, width, height] = place(box, 0);
       ctx.strokeRect(left, top, width, height);
-      ctx.fillText(label, left + 2, Math.max(16, top - 2));
+      // Small writing has narrow boxes: a label wider than its box shrinks (to a floor), or it runs into the next.
+      ctx.font = `bold ${LABEL_PX}px system-ui, sans-serif`;
+      const size = Math.max(SMALLEST_LABEL_PX, Math.min(LABEL_PX, (LABEL_PX * (width + 2)) / ctx.measureText(label).width));
+      ctx.font = `bold ${Math.floor(size)}px system-ui, sans-serif`;
+      ctx.fillText(label, left + 2, Math.max(size, top - 2));
     }
     ctx.restore();
   }
