@@ -151,9 +151,9 @@ resource "google_cloudfunctions2_function" "api" {
 
     environment_variables = {
       ALLOWED_ORIGINS      = join(",", local.allowed_origins)
-      WORKERS              = tostring(max(1, floor(tonumber(var.cpu)))) # gunicorn processes: one a vCPU
-      THREADS              = tostring(var.concurrency)                  # its threads: one per request Cloud Run sends at once
-      GOOGLE_CLOUD_PROJECT = var.project                                # names the trace in each request's log line
+      WORKERS              = "1"                       # functions-framework's gunicorn processes (var.cpu says why one)
+      THREADS              = tostring(var.concurrency) # its threads: one per request Cloud Run sends at once
+      GOOGLE_CLOUD_PROJECT = var.project               # names the trace in each request's log line
     }
   }
 

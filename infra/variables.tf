@@ -33,9 +33,14 @@ variable "runtime" {
 }
 
 variable "cpu" {
-  description = "vCPUs per instance: one gunicorn worker runs per whole vCPU (instance_requests_per_second plans for 1). Cloud Run needs at least 1 for concurrency above 1 (a precondition checks it)."
+  description = "vCPUs per instance, as a number (1, or 0.5 with concurrency 1). An instance runs one gunicorn worker, one Python process that uses one vCPU at most (memory and instance_requests_per_second are sized for it): more traffic takes more instances, not more vCPUs. Cloud Run needs at least 1 for concurrency above 1 (a precondition checks it)."
   type        = string
   default     = "1"
+
+  validation {
+    condition     = can(tonumber(var.cpu)) && tonumber(var.cpu) > 0 && tonumber(var.cpu) <= 1
+    error_message = "cpu must be a number of vCPUs above 0 and at most 1 (e.g. \"1\" or \"0.5\", not \"500m\"): the instance's one worker uses one vCPU at most."
+  }
 }
 
 variable "memory" {
@@ -45,7 +50,7 @@ variable "memory" {
 }
 
 variable "concurrency" {
-  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 40 ms) instead of starting new instances for it."
+  description = "Requests one instance serves at once (Cloud Run's max_instance_request_concurrency, and the worker's THREADS). On one vCPU throughput does not grow past 1 (bench/RESULTS.md, N threads at concurrency N); 8 lets an instance absorb a burst of 8 (p99 about 30 ms) instead of starting new instances for it."
   type        = number
   default     = 8
 

@@ -660,7 +660,11 @@ def test_predict_undo_and_clear_share_one_row_on_a_320_px_phone_even_while_readi
     page.context.close()
 
 
-@pytest.mark.parametrize("device", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    "device",
+    [DESKTOP, PHONE, {**PHONE, "viewport": {"width": 320, "height": 640}}],
+    ids=["desktop", "phone", "phone-320"],
+)
 def test_choosing_a_mode_does_not_move_the_pad(site, browser, device):
     page, errors = open_page(browser, site["url"], **device)
     choose(page, "character")
@@ -1241,6 +1245,27 @@ def test_a_letter_in_number_mode_is_pointed_out_with_text_offered(site, browser)
     wait_for_answer(page)
     assert page.is_checked('input[name="mode"][value="text"]')
     assert page.is_hidden("#notice")
+    assert errors == []
+    page.context.close()
+
+
+def test_choosing_a_reading_on_a_phone_does_not_move_the_readings(site, browser):
+    """The best reading of 2A4 says "3 characters, 1 marked" on one line; another's "4 % likely: the reading you
+    chose" takes two on a phone: the line keeps room for both, so the readings stay under the finger."""
+    page, errors = open_page(browser, site["url"], **PHONE)
+    choose(page, "number")
+    draw_with_touch(page, layout([DIGITS["2"], LETTERS["A"], DIGITS["4"]], pad_box(page), height_share=0.45))
+    page.wait_for_timeout(400)
+    page.locator("#predict").tap()
+    wait_for_answer(page)
+    readings = page.locator("#top button.reading")
+    in_page = "items => items.map(item => item.getBoundingClientRect().top + window.scrollY)"  # a tap may scroll
+    tops = readings.evaluate_all(in_page)
+    for other in [*range(1, readings.count()), 0]:
+        readings.nth(other).tap()
+        moved = readings.evaluate_all(in_page)
+        shift = max(abs(a - b) for a, b in zip(moved, tops, strict=True))  # a pressed button sits 1 px lower
+        assert shift <= 1.5, f"the readings moved {shift} px under the finger when reading {other} was chosen"
     assert errors == []
     page.context.close()
 

@@ -209,7 +209,7 @@ function showAnswer(answer, sentSize, drawing) {
 
 async function runPrediction({ quiet = false, reveal = !quiet } = {}) {
   if (pad.isDrawing()) {
-    predictWhenLifted = !quiet; // half a stroke is not what the person asked to have read
+    if (!quiet) predictWhenLifted = true; // half a stroke is not what the person asked to have read
     return;
   }
   cancelRequest();
@@ -291,6 +291,8 @@ function importFailed(message) {
   if (answerIsCurrent()) {
     ui.markCurrent(); // the pad still shows the drawing the answer is for: it stays, the problem said under it
     ui.showBesideAnswer(message);
+  } else if ($("result").dataset.state === "busy") {
+    ui.showBesideAnswer(message); // a non-image dropped while the drawing is read: the reading goes on
   } else ui.showError(message);
   ui.reveal(); // on a phone the message is below the pad
 }

@@ -190,6 +190,7 @@ export const showResult = focusKept((answer, { advice = null, rejectedAs = "", o
     ? `${length}, ${marked} marked`
     : `${percent(readings[0]?.probability ?? answer.confidence)} likely as a whole (${length})`;
   $("confidence").textContent = text ? whole : `${percent(answer.confidence)} sure`;
+  if (text) reserveHeight($("confidence"), [whole, ...readings.map((r) => chosenLine(r.probability))]);
 
   // A text reading is judged as a whole: the search may settle a character the model alone was unsure of.
   const unsure = !rejected && ((text && characters.some((c) => c.rejected)) || answer.confidence < UNSURE_BELOW);
@@ -242,6 +243,24 @@ export const showResult = focusKept((answer, { advice = null, rejectedAs = "", o
   $("details").hidden = false;
   fitAnswer();
 });
+
+/** The confidence line of a reading chosen instead of the best one. */
+function chosenLine(probability) {
+  return `${percent(probability)} likely: the reading you chose`;
+}
+
+/** Keeps room for the tallest of `texts` in `element`, which shows one of them at a time (it keeps its text). */
+function reserveHeight(element, texts) {
+  const shown = element.textContent;
+  element.style.minHeight = "";
+  let tallest = 0;
+  for (const text of texts) {
+    element.textContent = text;
+    tallest = Math.max(tallest, element.offsetHeight);
+  }
+  element.textContent = shown;
+  element.style.minHeight = `${tallest}px`;
+}
 
 function setAnswer(value, inWords = false) {
   $("answer").textContent = value;
@@ -324,11 +343,9 @@ function readingItem({ text, probability }, whole, chosen, onChoose) {
     button.setAttribute("aria-pressed", "true");
     setAnswer(text);
     // Nothing above the readings may move under the finger: what is about the best reading only is hidden in its
-    // place, and the confidence line keeps the height it had.
-    const confidence = $("confidence");
-    confidence.style.minHeight = `${Math.max(confidence.offsetHeight, parseFloat(confidence.style.minHeight) || 0)}px`;
-    confidence.style.visibility = ""; // shown where the line was rejected as a whole
-    confidence.textContent = best ? whole : `${percent(probability)} likely: the reading you chose`;
+    // place, and the confidence line has room for its longest text (showResult).
+    $("confidence").style.visibility = ""; // shown where the line was rejected as a whole
+    $("confidence").textContent = best ? whole : chosenLine(probability);
     $("characters-block").hidden = !best;
     $("unsure").style.visibility = best ? "" : "hidden";
     if ($("notice").dataset.forBest === "true") $("notice").style.visibility = best ? "" : "hidden";
