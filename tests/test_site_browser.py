@@ -807,11 +807,75 @@ def test_a_service_that_does_not_answer_times_out(site, browser):
     assert page.inner_text("#prompt") == "Reading your drawing as a digit…"
     page.clock.fast_forward(4_000)
     assert "Still waiting for the recognition service" in page.inner_text("#prompt")
+    # Said, not only shown: a live region marked busy is silent in screen readers (Chromium fires no event for it).
+    assert page.get_attribute("#result", "aria-busy") in (None, "false")
     page.clock.fast_forward(7_000)
     page.wait_for_function("document.getElementById('result').dataset.state === 'error'")
     assert "did not answer within 10 s" in page.inner_text("#error-message")
     assert page.is_enabled("#predict") and page.is_visible("#retry")
     context.close()
+
+
+def test_the_pads_name_says_what_is_on_it(site, browser, tmp_path):
+    png = tmp_path / "three.png"
+    digit_image("3", 300).save(png)
+    page, errors = open_page(browser, site["url"], **DESKTOP)
+
+    def name() -> str:
+        return page.get_attribute("#pad", "aria-label")
+
+    assert name() == "Drawing area: empty; draw with a mouse, finger or pen"
+    page.set_input_files("#file", str(png))
+    wait_for_answer(page)
+    assert name() == "Drawing area: the picture three.png"
+    box = pad_box(page)
+    draw_with_mouse(page, [[(box["x"] + 20 + i, box["y"] + 20) for i in range(10)]] * 2)
+    assert name() == "Drawing area: 2 strokes"  # drawing over a picture replaces it
+    page.click("#undo")
+    assert name() == "Drawing area: 1 stroke"
+    page.click("#undo")
+    assert name() == "Drawing area: the picture three.png"
+    page.click("#clear")
+    assert name() == "Drawing area: empty; draw with a mouse, finger or pen"
+    assert errors == []
+    page.context.close()
+
+
+def test_a_desktop_zoomed_to_400_percent_keeps_its_layout(site, browser):
+    """1280x800 at 400 % is 320x200 CSS px: landscape and short, but no phone turned sideways (no coarse pointer)."""
+    page, errors = open_page(browser, site["url"], viewport={"width": 320, "height": 200})
+    cut = page.evaluate("[...document.querySelectorAll('.modes span')].filter((s) => s.scrollWidth > s.clientWidth)")
+    assert cut == [], "mode names drawn over each other"
+    assert page.is_visible(".modes small") and page.is_visible(".page-header p")
+    assert pad_box(page)["height"] >= 120  # 50 px when the phone's landscape rule applied
+    assert errors == []
+    page.context.close()
+
+
+def test_reduced_motion_stills_the_spinner_and_the_progress_bar(site, browser):
+    page, errors = open_page(browser, site["url"], reduced_motion="reduce", **DESKTOP)
+    page.route("**/predict", lambda route: None)  # never answered: the page stays busy
+    draw_with_mouse(page, layout([DIGITS["7"]], pad_box(page)))
+    page.click("#predict")
+    page.wait_for_function("document.getElementById('result').dataset.state === 'busy'")
+    assert page.is_visible("#progress")
+    assert page.evaluate("document.getAnimations().length") == 0
+    assert errors == []
+    page.context.close()
+
+
+def test_in_forced_colours_the_chosen_reading_and_the_bars_still_show(site, browser):
+    page, errors = hole_halo_read(site, browser)
+    page.emulate_media(forced_colors="active")
+    page.locator("#top button.reading").nth(1).click()
+    page.focus("#predict")  # the chosen reading's mark is not the focus ring
+    style = page.eval_on_selector("#top button.reading[aria-pressed=true]", "(b) => getComputedStyle(b).outlineStyle")
+    assert style == "solid"
+    fill = page.eval_on_selector("#top .bar-fill", "(f) => getComputedStyle(f).backgroundColor")
+    card = page.eval_on_selector("#result-card", "(c) => getComputedStyle(c).backgroundColor")
+    assert fill != card, "the bars are painted over in the page's background"
+    assert errors == []
+    page.context.close()
 
 
 def test_undo_clear_and_pen_width(site, browser):

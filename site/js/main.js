@@ -62,6 +62,7 @@ const pad = new DrawingPad($("pad"), {
     drawingChanged();
   },
   onStrokeEnd: () => {
+    describePad();
     if (!predictWhenLifted) return scheduleLive();
     predictWhenLifted = false;
     runPrediction();
@@ -94,6 +95,18 @@ function readingContext() {
 function updatePlaceholder() {
   $("pad-placeholder").textContent = choice().draw;
   $("pad-placeholder").hidden = !pad.isEmpty();
+  describePad();
+}
+
+/** The pad's name says what is on it: a screen reader user can tell what an import, Undo or Clear left there. */
+function describePad() {
+  const strokes = pad.strokes.length; // a stroke over a picture replaces it (Undo brings it back)
+  const held = pad.picture
+    ? `the picture ${pad.picture.name}`
+    : strokes
+      ? `${strokes} stroke${strokes === 1 ? "" : "s"}`
+      : "empty; draw with a mouse, finger or pen";
+  $("pad").setAttribute("aria-label", `Drawing area: ${held}`);
 }
 
 function updateModeHelp() {

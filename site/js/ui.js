@@ -57,7 +57,8 @@ function focusKept(show) {
 function setState(state) {
   const busy = state === "busy";
   $("result").dataset.state = state;
-  $("result").setAttribute("aria-busy", String(busy));
+  // No aria-busy on the live region: a screen reader would then say nothing while the drawing is read, not even
+  // "Still waiting for the recognition service…" (Chromium fires no live-region event in a busy region).
   $("predict-label").textContent = busy ? "Reading…" : "Predict";
   $("predict").disabled = busy;
   $("progress").hidden = !busy;
@@ -74,7 +75,7 @@ function setStale(stale) {
 export const showIdle = focusKept((prompt) => {
   setState("idle");
   setStale(false);
-  $("prompt").textContent = prompt;
+  if ($("prompt").textContent !== prompt) $("prompt").textContent = prompt; // the same again is not news to say
   $("prompt").hidden = false;
   $("answer-block").hidden = true;
   $("details").hidden = true;
